@@ -1,0 +1,47 @@
+/* job.h - what every task gets from main: the common options, the phases and the option check.
+ *
+ * Contract
+ *   main reads the common keys (task, input, output, seed, checkpoint_file, checkpoint_every,
+ *   restart, memory_limit) into a bo_job and calls the task registered under `task`.  A task
+ *     1. reads its own options (PetscOptionsBegin with its prefix, so -help lists them),
+ *     2. calls bo_job_setup_done(): every option given must have been read by now, else the job
+ *        stops with "option -x: not used by task y; expected ..." (a typo never passes silently);
+ *        with -help it tells the task to return at once,
+ *     3. runs its phases between bo_job_phase_begin/end (one PETSc log stage each, and the wall
+ *        time recorded for /meta/timings/<phase>).
+ *   All functions are collective on job->comm.
+ */
+#ifndef BOUNDOPT_JOB_H
+#define BOUNDOPT_JOB_H
+#include <petscsys.h>
+#include <stdint.h>
+
+typedef enum { BO_PHASE_READ, BO_PHASE_COMPUTE, BO_PHASE_WRITE, BO_NPHASES } bo_phase;
+extern const char *const bo_phase_names[BO_NPHASES];
+
+typedef struct {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  char        task[64];
+  char        input[PETSC_MAX_PATH_LEN];
+  char        output[PETSC_MAX_PATH_LEN];
+  PetscInt64  seed;
+  char        checkpoint_file[PETSC_MAX_PATH_LEN];
+  PetscInt    checkpoint_every;
+  PetscBool   restart;
+  double      memory_limit;            /* bytes per rank; 0: from the node's available memory */
+  PetscBool   help;
+  PetscBool   setup_done;
+  PetscLogStage stage[BO_NPHASES];
+  double      phase_start[BO_NPHASES];
+  double      timings[BO_NPHASES];     /* seconds, accumulated */
+  PetscBool   phase_used[BO_NPHASES];
+} bo_job;
+
+PetscErrorCode bo_job_create(MPI_Comm comm, bo_job *job);
+PetscErrorCode bo_job_setup_done(bo_job *job, PetscBool *stop);
+PetscErrorCode bo_job_phase_begin(bo_job *job, bo_phase phase);
+PetscErrorCode bo_job_phase_end(bo_job *job, bo_phase phase);
+/* Requires a non-empty option value: "option -input: missing; expected a features file (...)". */
+PetscErrorCode bo_job_require(bo_job *job, const char *option, const char *value, const char *expected);
+#endif

@@ -1,0 +1,34 @@
+/* reduce.h - sums across ranks whose result does not depend on the number of ranks.
+ *
+ * Contract
+ *   A floating-point sum depends on the order of its terms, and MPI_Allreduce picks an order
+ *   from the number of ranks.  bo_exactsum avoids that: every addend (one partial per global
+ *   tile, see tiles.h) is rounded once onto a fixed-point grid and the grid values are added as
+ *   128-bit integers, exactly, in a user MPI_Op.  Integer addition is associative, so the result
+ *   is the same for any partition of the tiles over any number of ranks, and any MPI algorithm.
+ *
+ *   The grid is fixed by `bound`, which every rank must pass identically (compute it with an
+ *   MPI_MAX reduction, which is order independent): bound >= the sum of the absolute values of all
+ *   addends, element by element.  An addend is kept to an absolute resolution of bound * 2^-124,
+ *   i.e. about 37 decimal digits below the largest possible total: more accurate than a plain
+ *   double sum, and deterministic.  An addend larger than bound is reported as an error.
+ *
+ *   Collectives: bo_exactsum_allreduce (every rank of comm).  The rest is local.
+ */
+#ifndef BOUNDOPT_REDUCE_H
+#define BOUNDOPT_REDUCE_H
+#include <petscsys.h>
+#include <stdint.h>
+
+typedef struct bo_exactsum_s *bo_exactsum;
+
+PetscErrorCode bo_exactsum_create(int64_t len, double bound, bo_exactsum *sum);
+/* Adds one tile's partial v[0..len). */
+PetscErrorCode bo_exactsum_add(bo_exactsum sum, const double *v);
+/* out[0..len) = total over all ranks of comm, rounded once to double; identical on every rank. */
+PetscErrorCode bo_exactsum_allreduce(MPI_Comm comm, bo_exactsum sum, double *out);
+PetscErrorCode bo_exactsum_destroy(bo_exactsum *sum);
+
+/* Convenience: the largest |v[i]| over all ranks (order independent), e.g. to build a bound. */
+PetscErrorCode bo_reduce_max_abs(MPI_Comm comm, int64_t len, const double *v, double *maxabs);
+#endif

@@ -1,0 +1,106 @@
+/* reduce.c - exact fixed-point sums in a user MPI_Op (see reduce.h).
+ *
+ * Why not a library: ReproBLAS-style binned sums are not packaged for Debian; a 128-bit
+ * fixed-point accumulator with a caller-given bound is a few lines and exact.
+ */
+#include "boundopt/reduce.h"
+#include "boundopt/error.h"
+#include <math.h>
+
+typedef __int128 acc_t;
+
+struct bo_exactsum_s {
+  int64_t len;
+  int     scale_exp; /* addend v is stored as round(v * 2^scale_exp) */
+  acc_t  *acc;
+};
+
+/* v * 2^e as a 128-bit integer, rounded to nearest (ties away from zero); |v * 2^e| < 2^126. */
+static acc_t to_fixed(double v, int e)
+{
+  double t  = ldexp(v, e - 64);  /* exact: a power-of-two scaling */
+  double hi = floor(t);
+  double lo = nearbyint(ldexp(t - hi, 64)); /* t - hi is exact; in [0, 2^64] */
+  return (acc_t)(int64_t)hi * ((acc_t)1 << 64) + (acc_t)lo;
+}
+
+static void sum_op(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+  const acc_t *a = (const acc_t *)in;
+  acc_t       *b = (acc_t *)inout;
+  for (int i = 0; i < *len; i++) b[i] += a[i];
+}
+
+PetscErrorCode bo_exactsum_create(int64_t len, double bound, bo_exactsum *sum)
+{
+  bo_exactsum s;
+  int         e = 0;
+
+  PetscFunctionBeginUser;
+  PetscCheck(bound >= 0 && isfinite(bound), PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: bound %g; expected a finite non-negative bound", bound);
+  PetscCall(PetscNew(&s));
+  PetscCall(PetscCalloc1(len > 0 ? len : 1, &s->acc));
+  s->len = len;
+  if (bound > 0) frexp(bound, &e); /* bound < 2^e */
+  s->scale_exp = 124 - e;          /* every addend and the total stay below 2^124 in magnitude */
+  *sum = s;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_exactsum_add(bo_exactsum s, const double *v)
+{
+  int64_t bad = -1;
+
+  PetscFunctionBeginUser;
+  for (int64_t i = 0; i < s->len; i++) {
+    double x = v[i];
+    if (x == 0) continue;
+    if (!(fabs(ldexp(x, s->scale_exp)) < 0x1p124)) { bad = i; break; } /* also catches NaN */
+    s->acc[i] += to_fixed(x, s->scale_exp);
+  }
+  PetscCheck(bad < 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: addend %g at %lld exceeds the declared bound; expected |addends| within the bound (internal error)", v[bad], (long long)bad);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_exactsum_allreduce(MPI_Comm comm, bo_exactsum s, double *out)
+{
+  MPI_Datatype type;
+  MPI_Op       op;
+  acc_t       *total;
+  int64_t      done = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(s->len > 0 ? s->len : 1, &total));
+  PetscCallMPI(MPI_Type_contiguous((int)sizeof(acc_t), MPI_BYTE, &type));
+  PetscCallMPI(MPI_Type_commit(&type));
+  PetscCallMPI(MPI_Op_create(sum_op, 1, &op));
+  while (done < s->len) { /* MPI counts are int: reduce in slices */
+    int count = (int)PetscMin(s->len - done, (int64_t)1 << 26);
+    PetscCallMPI(MPI_Allreduce(s->acc + done, total + done, count, type, op, comm));
+    done += count;
+  }
+  PetscCallMPI(MPI_Op_free(&op));
+  PetscCallMPI(MPI_Type_free(&type));
+  for (int64_t i = 0; i < s->len; i++) out[i] = ldexp((double)total[i], -s->scale_exp);
+  PetscCall(PetscFree(total));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_exactsum_destroy(bo_exactsum *s)
+{
+  PetscFunctionBeginUser;
+  if (!*s) PetscFunctionReturn(0);
+  PetscCall(PetscFree((*s)->acc));
+  PetscCall(PetscFree(*s));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_reduce_max_abs(MPI_Comm comm, int64_t len, const double *v, double *maxabs)
+{
+  double m = 0;
+
+  PetscFunctionBeginUser;
+  for (int64_t i = 0; i < len; i++) m = PetscMax(m, fabs(v[i]));
+  PetscCallMPI(MPI_Allreduce(&m, maxabs, 1, MPI_DOUBLE, MPI_MAX, comm));
+  PetscFunctionReturn(0);
+}

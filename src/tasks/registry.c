@@ -1,0 +1,30 @@
+/* registry.c - task name -> function (see tasks.h). */
+#include "boundopt/tasks.h"
+#include <string.h>
+
+static const struct {
+  const char *name;
+  bo_task_fn  fn;
+} tasks[] = {
+  {"import",     bo_task_import},
+  {"info",       bo_task_info},
+  {"preprocess", bo_task_preprocess},
+};
+
+PetscErrorCode bo_tasks_register(PetscFunctionList *list)
+{
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) PetscCall(PetscFunctionListAdd(list, tasks[i].name, tasks[i].fn));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len)
+{
+  PetscFunctionBeginUser;
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
+    if (i) strncat(buf, ", ", len - strlen(buf) - 1);
+    strncat(buf, tasks[i].name, len - strlen(buf) - 1);
+  }
+  PetscFunctionReturn(0);
+}
