@@ -117,27 +117,34 @@ static PetscInt64 rows_on_first_process(PetscInt64 n, PetscInt64 nb, PetscInt64 
  *   pdlasrt (inside pdstedc, n > nb on several ranks), which needs max(n, np (nb+nq))
  *     (Reference-ScaLAPACK issue #74).
  * Sizing every rank for the largest block keeps one number for the whole grid. */
-static PetscInt64 pdsyevd_lwork(PetscInt64 n, PetscInt64 nb, PetscInt64 np, PetscInt64 nq)
+static double pdsyevd_lwork(double n, double nb, double np, double nq)
 {
-  const PetscInt64 documented = PetscMax(1 + 6 * n + 2 * np * nq, 3 * n + PetscMax(nb * (np + 1), 3 * nb)) + 2 * n;
-  const PetscInt64 pdormtr    = 2 * n + PetscMax(nb * (nb - 1) / 2, (np + nq) * nb) + nb * nb;
-  const PetscInt64 pdlasrt    = 2 * n + PetscMax(n, np * (nb + nq));
+  const double documented = PetscMax(1 + 6 * n + 2 * np * nq, 3 * n + PetscMax(nb * (np + 1), 3 * nb)) + 2 * n;
+  const double pdormtr    = 2 * n + PetscMax(nb * (nb - 1) / 2, (np + nq) * nb) + nb * nb;
+  const double pdlasrt    = 2 * n + PetscMax(n, np * (nb + nq));
   return PetscMax(documented, PetscMax(pdormtr, pdlasrt));
 }
 
 /* Integers of IWORK: pdsyevd's documented 7n + 8 npcol + 2, and pdlasrt's n + 2 nb + 2 npcol. */
-static PetscInt64 pdsyevd_liwork(PetscInt64 n, PetscInt64 nb, PetscInt64 npcol)
+static double pdsyevd_liwork(double n, double nb, double npcol)
 {
   return PetscMax(7 * n + 8 * npcol + 2, n + 2 * nb + 2 * npcol);
 }
 
-/* Largest per-rank double workspace of the chosen routine (process 0 holds the largest block). */
-static PetscInt64 largest_workspace(const eigen_plan *p)
+/* pdsyevd_lwork for the plan's grid, sized for process 0, which holds the largest block. */
+static double scalapack_lwork(const eigen_plan *p)
 {
-  const PetscInt64 n = p->n, nb = p->block;
+  return pdsyevd_lwork(p->n, p->block, (double)rows_on_first_process(p->n, p->block, p->nprow), (double)rows_on_first_process(p->n, p->block, p->npcol));
+}
+
+/* Largest per-rank workspace (doubles or ints) of the chosen routine.  Sizes are computed in
+ * double (exact below 2^53) so huge n cannot overflow before they are compared with INT_MAX. */
+static double largest_workspace(const eigen_plan *p)
+{
+  const double n = p->n;
 
   if (p->method == BO_EIGEN_LAPACK) return 1 + 6 * n + 2 * n * n;
-  return pdsyevd_lwork(n, nb, rows_on_first_process(n, nb, p->nprow), rows_on_first_process(n, nb, p->npcol));
+  return PetscMax(scalapack_lwork(p), pdsyevd_liwork(p->n, p->block, p->npcol));
 }
 
 /* n, nwant and opts must be the same everywhere and no array may be NULL on any rank. */
@@ -164,6 +171,24 @@ static PetscErrorCode check_sizes(MPI_Comm comm, PetscInt64 n, PetscInt64 nwant)
   PetscCheck(n <= INT_MAX, comm, PETSC_ERR_USER_INPUT, "eigensolver: n = %" PetscInt64_FMT "; expected n <= %d (32-bit LAPACK integers)", n, INT_MAX);
   PetscCheck(nwant >= 1 && nwant <= n, comm, PETSC_ERR_USER_INPUT, "eigensolver: nwant = %" PetscInt64_FMT " with n = %" PetscInt64_FMT "; expected 1 <= nwant <= n", nwant,
              n);
+  PetscFunctionReturn(0);
+}
+
+/* The read part of A (row-major upper triangle) must be finite; the verdict is reduced over comm. */
+static PetscErrorCode check_finite(MPI_Comm comm, PetscInt64 n, const double *A)
+{
+  PetscInt64 local = n * n, first;
+
+  PetscFunctionBegin;
+  for (PetscInt64 i = 0; i < n && local == n * n; i++)
+    for (PetscInt64 j = i; j < n; j++)
+      if (!isfinite(A[i * n + j])) {
+        local = i * n + j;
+        break;
+      }
+  PetscCallMPI(MPI_Allreduce(&local, &first, 1, MPIU_INT64, MPI_MIN, comm));
+  PetscCheck(first == n * n, comm, PETSC_ERR_USER_INPUT, "eigensolver: A[%" PetscInt64_FMT "][%" PetscInt64_FMT "] is not finite; expected a finite matrix", first / n,
+             first % n);
   PetscFunctionReturn(0);
 }
 
@@ -194,19 +219,20 @@ static PetscErrorCode plan_from_arguments(MPI_Comm comm, PetscInt64 n, const dou
 {
   const bo_eigen_opts lapack_defaults = {BO_EIGEN_LAPACK, 0, 0, 0};
   const bo_eigen_opts *o              = opts ? opts : &lapack_defaults;
-  PetscInt64           workspace;
+  double               workspace;
 
   PetscFunctionBegin;
   PetscCall(check_arguments_agree(comm, n, nwant, o, (PetscBool)(!A || !w || !Z)));
   PetscCall(check_sizes(comm, n, nwant));
+  PetscCall(check_finite(comm, n, A));
   PetscCheck(o->method == BO_EIGEN_LAPACK || o->method == BO_EIGEN_SCALAPACK, comm, PETSC_ERR_USER_INPUT,
              "eigensolver: method = %d; expected BO_EIGEN_LAPACK (0) or BO_EIGEN_SCALAPACK (1)", (int)o->method);
   *p = (eigen_plan){.method = o->method, .n = (int)n, .nwant = (int)nwant, .nprow = 1, .npcol = 1, .block = 1};
   if (o->method == BO_EIGEN_SCALAPACK) PetscCall(resolve_grid(comm, o, p));
   workspace = largest_workspace(p);
   PetscCheck(workspace <= INT_MAX, comm, PETSC_ERR_USER_INPUT,
-             "eigensolver: n = %" PetscInt64_FMT " needs a workspace of %" PetscInt64_FMT " doubles per rank; expected at most %d (32-bit LAPACK integers): use ScaLAPACK or a larger grid",
-             n, workspace, INT_MAX);
+             "eigensolver: n = %" PetscInt64_FMT " needs a workspace of %.0f entries per rank; expected at most %d (32-bit LAPACK integers): use ScaLAPACK or a larger grid", n,
+             workspace, INT_MAX);
   PetscFunctionReturn(0);
 }
 
@@ -333,8 +359,9 @@ static PetscErrorCode pdsyevd_all(const eigen_plan *p, const int *desc, double *
   PetscFunctionBegin;
   pdsyevd_("V", "L", &p->n, aloc, &one, &one, desc, wall, zloc, &one, &one, desc, &work_query, &query, &iwork_query, &query, info, 1, 1);
   if (*info) PetscFunctionReturn(0);
-  lwork  = (int)PetscMax((PetscInt64)work_query, largest_workspace(p)); /* fits: checked in plan_from_arguments */
-  liwork = (int)PetscMax((PetscInt64)iwork_query, pdsyevd_liwork(p->n, p->block, p->npcol));
+  /* both fit in int: checked in plan_from_arguments */
+  lwork  = (int)PetscMax(work_query, scalapack_lwork(p));
+  liwork = (int)PetscMax((double)iwork_query, pdsyevd_liwork(p->n, p->block, p->npcol));
   PetscCall(PetscMalloc2(lwork, &work, liwork, &iwork));
   pdsyevd_("V", "L", &p->n, aloc, &one, &one, desc, wall, zloc, &one, &one, desc, work, &lwork, iwork, &liwork, info, 1, 1);
   PetscCall(PetscFree2(work, iwork));

@@ -33,9 +33,10 @@
  *                        MPI stay up (blacs_exit is never called).
  *
  *   Errors (raised identically on every rank of comm, so no rank hangs)
- *     PETSC_ERR_USER_INPUT  bad arguments: n < 1, nwant outside 1..n, NULL arrays, an unknown
- *                           method, a negative block, a half-given or too large grid, a workspace
- *                           beyond 32-bit integers, or arguments that differ between ranks.
+ *     PETSC_ERR_USER_INPUT  bad arguments: n < 1, nwant outside 1..n, NULL arrays, a non-finite
+ *                           entry in the upper triangle of A, an unknown method, a negative block,
+ *                           a half-given or too large grid, a workspace beyond 32-bit integers,
+ *                           or n, nwant or opts differing between ranks.
  *     PETSC_ERR_LIB         the library did not converge (LAPACK/ScaLAPACK info != 0) or BLACS
  *                           could not build the grid.
  *   On error w and Z are unspecified.  (A failed allocation is raised only on the rank it hits.)

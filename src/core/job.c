@@ -8,19 +8,21 @@
 
 const char *const bo_phase_names[BO_NPHASES] = {"read", "compute", "write"};
 
-/* Options PETSc itself reads at PetscInitialize or PetscFinalize (so they are never "used" by a
- * task), and boundopt's own debugging switches.  A prefix match allows the whole family. */
-static const char *const petsc_option_prefixes[] = {
-  "log", "options_", "malloc", "memory_view", "info", "on_error_", "fp_trap", "no_signal_handler",
-  "help", "version", "debug_", "debugger", "start_in_debugger", "stop_for_debugger", "display",
-  "viewer_", "objects_", "check_pointer_intensity", "use_gpu_aware_mpi", "device_", "history",
-  "skip_petscrc", "petsc", "mpi_", "saws", "error_output_", "checkstack", "vecscatter_", "sf_",
-  NULL};
+/* Options PETSc itself reads at PetscInitialize or PetscFinalize (so no task ever "uses" them),
+ * and boundopt's debugging switches: exact names, and families by prefix. */
+static const char *const petsc_options[] = {
+  "help", "version", "info", "log_view", "log_summary", "log_trace", "log_all", "log_exclude", "fp_trap",
+  "no_signal_handler", "debugger", "start_in_debugger", "stop_for_debugger", "display", "memory_view",
+  "check_pointer_intensity", "history", "skip_petscrc", "use_gpu_aware_mpi", "checkstack", "on_error_abort",
+  "on_error_attach_debugger", "on_error_emacs", "error_output_stdout", "malloc", NULL};
+static const char *const petsc_prefixes[] = {"log_view_", "options_", "malloc_", "viewer_", "objects_", "debug_", "device_", "saws_", "mpi_", NULL};
 
 static PetscBool is_petsc_option(const char *name)
 {
-  for (int i = 0; petsc_option_prefixes[i]; i++)
-    if (!strncmp(name, petsc_option_prefixes[i], strlen(petsc_option_prefixes[i]))) return PETSC_TRUE;
+  for (int i = 0; petsc_options[i]; i++)
+    if (!strcmp(name, petsc_options[i])) return PETSC_TRUE;
+  for (int i = 0; petsc_prefixes[i]; i++)
+    if (!strncmp(name, petsc_prefixes[i], strlen(petsc_prefixes[i]))) return PETSC_TRUE;
   return PETSC_FALSE;
 }
 

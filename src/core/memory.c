@@ -36,6 +36,7 @@ double bo_memory_parse(const char *text)
   case 'G': scale = 1024.0 * 1024 * 1024; break;
   case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
   case 0:   return v;
+  case 'B': return end[1] ? -1 : v; /* "4096B", and "100 B" as bo_memory_format prints it */
   default:  return -1;
   }
   end++;

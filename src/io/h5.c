@@ -192,14 +192,12 @@ static PetscErrorCode rows_io(hid_t dset, hid_t memtype, int64_t ncols, int64_t 
   for (int64_t s = 0; s < nslabs; s++) {
     int64_t a = lo + s * per, b = PetscMin(hi, a + per);
     hsize_t start[2] = {(hsize_t)PetscMin(a, hi), 0}, count[2] = {(hsize_t)(b > a ? b - a : 0), (hsize_t)ncols};
-    hsize_t mdims[1] = {count[0] * (hsize_t)ncols};
-    hid_t   mspace   = H5Screate_simple(1, mdims, NULL);
+    hid_t   mspace   = H5Screate_simple(frank, count, NULL); /* the file's shape: HDF5 then copies whole rows */
     if (count[0] > 0) H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
     else {
       H5Sselect_none(fspace);
       H5Sselect_none(mspace);
     }
-    (void)frank;
     if (status >= 0) status = io(dset, memtype, mspace, fspace, xfer, count[0] ? (char *)buf + (size_t)(a - lo) * row_bytes : buf);
     H5Sclose(mspace);
   }

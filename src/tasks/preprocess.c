@@ -105,6 +105,7 @@ static PetscErrorCode describe(const preprocess_params *p, const bo_pca *pca, co
     strncat(buf, step, len - strlen(buf) - 1);
   }
   if (p->l2) strncat(buf, buf[0] ? "; l2" : "l2", len - strlen(buf) - 1);
+  if (!buf[0]) snprintf(buf, len, "none");
   (void)pca;
   PetscFunctionReturn(0);
 }
@@ -121,7 +122,7 @@ static PetscErrorCode write_transform(hid_t file, const bo_pca *pca, const doubl
     PetscCall(bo_h5_write_array(file, "/preprocess/components", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims, pca->components));
     PetscCall(bo_h5_write_array(file, "/preprocess/explained_variance", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, pca->variance));
     PetscCall(bo_h5_attr_write_double(file, "/preprocess/explained_variance", "total_variance", pca->total_variance));
-    PetscCall(bo_h5_attr_write_string(file, "/preprocess/components", "eigensolver", pca->rank_invariant ? "lapack" : "scalapack"));
+    PetscCall(bo_h5_attr_write_string(file, "/preprocess", "eigensolver", pca->rank_invariant ? "lapack" : "scalapack"));
   }
   PetscFunctionReturn(0);
 }

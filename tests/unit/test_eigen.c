@@ -272,6 +272,16 @@ static void bad_method_or_block_is_refused(void **state)
   assert_int_equal(solve_expecting_error(2, A, 1, &bad_method), PETSC_ERR_USER_INPUT);
 }
 
+static void non_finite_entry_in_upper_triangle_is_refused(void **state)
+{
+  const double A[4] = {1, INFINITY, INFINITY, 1}, B[4] = {1, NAN, 0, 1};
+  (void)state;
+  for (size_t m = 0; m < NMETHODS; m++) {
+    assert_int_equal(solve_expecting_error(2, A, 1, &methods[m]), PETSC_ERR_USER_INPUT);
+    assert_int_equal(solve_expecting_error(2, B, 1, &methods[m]), PETSC_ERR_USER_INPUT);
+  }
+}
+
 static void null_arrays_are_refused(void **state)
 {
   (void)state;
@@ -295,6 +305,7 @@ int main(int argc, char **argv)
     PROPERTY("n < 1 is refused", n_below_one_is_refused),
     PROPERTY("a grid larger than comm or half-given is refused", grid_larger_than_comm_is_refused),
     PROPERTY("an unknown method or a negative block is refused", bad_method_or_block_is_refused),
+    PROPERTY("a non-finite entry in the upper triangle is refused", non_finite_entry_in_upper_triangle_is_refused),
     PROPERTY("NULL arrays are refused", null_arrays_are_refused),
   };
   int failed;
