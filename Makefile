@@ -95,6 +95,7 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  all tools $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	gcc -shared -fPIC -O2 -o build-asan/nodlclose.so tests/sanitize/nodlclose.c
 	@BUILD=build-asan BIN=build-asan/bin SANITIZE=1 bash tests/run.sh
 
 bench: all tools

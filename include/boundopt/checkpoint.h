@@ -42,7 +42,8 @@ PetscErrorCode bo_checkpoint_put_int64(bo_checkpoint *ck, const char *name, int6
 PetscErrorCode bo_checkpoint_put_doubles(bo_checkpoint *ck, const char *name, int64_t count, const double *values);
 PetscErrorCode bo_checkpoint_end_write(bo_checkpoint *ck);
 
-/* exists = PETSC_FALSE (and nothing opened) when there is no file at path. */
+/* exists = PETSC_FALSE (and nothing opened) when there is no file at path.  A refused file
+ * (another job, another version) is closed before the error is raised. */
 PetscErrorCode bo_checkpoint_open(MPI_Comm comm, const char *path, uint64_t job_hash, bo_checkpoint *ck, PetscBool *exists);
 PetscErrorCode bo_checkpoint_get_rows(bo_checkpoint *ck, const char *name, hid_t memtype, int64_t ncols, int64_t lo, int64_t hi, void *data);
 PetscErrorCode bo_checkpoint_get_double(bo_checkpoint *ck, const char *name, double *value);

@@ -9,6 +9,8 @@
  *        with -help it tells the task to return at once,
  *     3. runs its phases between bo_job_phase_begin/end (one PETSc log stage each, and the wall
  *        time recorded for /meta/timings/<phase>).
+ *   -debug_fail_rank r -debug_fail_at read|compute|write makes rank r fail (exit 2) as that phase
+ *   begins: the test of "one rank fails, the job ends with one line and no hang".
  *   All functions are collective on job->comm.
  */
 #ifndef BOUNDOPT_JOB_H
@@ -36,6 +38,8 @@ typedef struct {
   double      phase_start[BO_NPHASES];
   double      timings[BO_NPHASES];     /* seconds, accumulated */
   PetscBool   phase_used[BO_NPHASES];
+  PetscMPIInt debug_fail_rank;         /* -debug_fail_rank r -debug_fail_at phase: a failure on purpose */
+  char        debug_fail_at[16];
 } bo_job;
 
 PetscErrorCode bo_job_create(MPI_Comm comm, bo_job *job);

@@ -11,7 +11,8 @@
  *   MPI_MAX reduction, which is order independent): bound >= the sum of the absolute values of all
  *   addends, element by element.  An addend is kept to an absolute resolution of bound * 2^-124,
  *   i.e. about 37 decimal digits below the largest possible total: more accurate than a plain
- *   double sum, and deterministic.  An addend larger than bound is reported as an error.
+ *   double sum, and deterministic.  An addend beyond the grid's range (the next power of two
+ *   above bound, so bounds need no slack for rounding) is reported as an error.
  *
  *   Collectives: bo_exactsum_allreduce (every rank of comm).  The rest is local.
  */

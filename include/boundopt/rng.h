@@ -4,7 +4,8 @@
  *   A stream is named by (seed, id): id is a global row index, a task index, or any other global
  *   name for "whose randomness this is".  Draw j of stream (seed, id) is a pure function of
  *   (seed, id, j), so a result does not depend on which rank draws it, nor on how many ranks there
- *   are.  The state is three integers: a checkpoint saves them and resumes exactly.
+ *   are.  The state is the struct itself (seed, id, purpose, block, and the unused words of the
+ *   current block): a checkpoint saves it whole and resumes exactly.
  *   Streams with different `purpose` tags under the same (seed, id) are independent; later issues
  *   use the tag to keep e.g. initialisation and sampling apart.
  */

@@ -4,7 +4,7 @@
  *   x holds this rank's rows [rows->lo, rows->hi) of an n x d float matrix (tiles.h).  Every
  *   function is collective on comm and returns the same values on every rank, independent of the
  *   number of ranks: sums are per tile, then exact (reduce.h).  Non-finite rows are left out of the
- *   norm statistics and counted.
+ *   norm statistics and counted.  bo_stats_column_mean needs finite x (tasks read with check_finite).
  */
 #ifndef BOUNDOPT_STATS_H
 #define BOUNDOPT_STATS_H

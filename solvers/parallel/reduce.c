@@ -12,7 +12,7 @@ typedef __int128 acc_t;
 struct bo_exactsum_s {
   int64_t len;
   int     scale_exp; /* addend v is stored as v * 2^scale_exp, truncated toward zero */
-  double  to_hi;     /* 2^(scale_exp - 63) */
+  double  to_hi[2];  /* 2^(scale_exp - 63) as two factors: one alone overflows for tiny bounds */
   acc_t  *acc;
 };
 
@@ -46,7 +46,8 @@ PetscErrorCode bo_exactsum_create(int64_t len, double bound, bo_exactsum *sum)
   s->len = len;
   if (bound > 0) frexp(bound, &e); /* bound < 2^e */
   s->scale_exp = 124 - e;          /* every addend and the total stay below 2^124 in magnitude */
-  s->to_hi     = ldexp(1.0, s->scale_exp - 63);
+  s->to_hi[0]  = ldexp(1.0, (s->scale_exp - 63) / 2);
+  s->to_hi[1]  = ldexp(1.0, (s->scale_exp - 63) - (s->scale_exp - 63) / 2);
   *sum = s;
   PetscFunctionReturn(0);
 }
@@ -57,7 +58,7 @@ PetscErrorCode bo_exactsum_add(bo_exactsum s, const double *v)
 
   PetscFunctionBeginUser;
   for (int64_t i = 0; i < s->len; i++) {
-    double t = v[i] * s->to_hi; /* exact: a power of two */
+    double t = v[i] * s->to_hi[0] * s->to_hi[1]; /* exact: powers of two */
     if (!(fabs(t) < 0x1p61)) { bad = i; break; } /* also catches NaN */
     s->acc[i] += to_fixed(t);
   }

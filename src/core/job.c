@@ -44,6 +44,9 @@ PetscErrorCode bo_job_create(MPI_Comm comm, bo_job *job)
   PetscCall(PetscOptionsInt("-checkpoint_every", "Checkpoint every n outer iterations (0: only on a signal)", "", job->checkpoint_every, &job->checkpoint_every, NULL));
   PetscCall(PetscOptionsBool("-restart", "Resume from checkpoint_file when it exists", "", job->restart, &job->restart, NULL));
   PetscCall(PetscOptionsString("-memory_limit", "Memory per rank for the pre-flight check, e.g. 2G (default: the node's available memory / ranks on the node)", "", limit, limit, sizeof limit, NULL));
+  job->debug_fail_rank = -1;
+  PetscCall(PetscOptionsInt("-debug_fail_rank", "Testing: this rank fails on purpose (with -debug_fail_at)", "", job->debug_fail_rank, &job->debug_fail_rank, NULL));
+  PetscCall(PetscOptionsString("-debug_fail_at", "Testing: the phase at which -debug_fail_rank fails: read, compute or write", "", job->debug_fail_at, job->debug_fail_at, sizeof job->debug_fail_at, NULL));
   PetscOptionsEnd();
   errno     = 0;
   job->seed = strtoll(seed, &end, 0);
@@ -82,6 +85,7 @@ PetscErrorCode bo_job_setup_done(bo_job *job, PetscBool *stop)
 PetscErrorCode bo_job_phase_begin(bo_job *job, bo_phase phase)
 {
   PetscFunctionBeginUser;
+  PetscCheck(job->rank != job->debug_fail_rank || strcmp(job->debug_fail_at, bo_phase_names[phase]), PETSC_COMM_SELF, BO_ERR_RUNTIME, "debug: rank %d fails on purpose as phase %s begins; expected no -debug_fail_rank outside tests", job->rank, bo_phase_names[phase]);
   PetscCall(PetscLogStagePush(job->stage[phase]));
   job->phase_start[phase] = MPI_Wtime();
   job->phase_used[phase]  = PETSC_TRUE;

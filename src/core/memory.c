@@ -2,6 +2,7 @@
 #include "boundopt/memory.h"
 #include "boundopt/error.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ double bo_memory_parse(const char *text)
 {
   char  *end;
   double v = strtod(text, &end);
-  if (end == text || v < 0) return -1;
+  if (end == text || !(v >= 0) || isinf(v)) return -1;
   while (isspace((unsigned char)*end)) end++;
   double scale = 1;
   switch (toupper((unsigned char)*end)) {

@@ -2,17 +2,22 @@
 #include "boundopt/checkpoint.h"
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *const volatile_prefixes[] = {"restart", "checkpoint_", "log", "help", "options_", "debug_", "memory_limit", "output", "malloc", "info", "on_error_", "viewer_", NULL};
+/* Options that say how to run, not what to compute: exact names, and families by prefix. */
+static const char *const volatile_names[]    = {"restart", "log", "log_view", "log_summary", "log_trace", "log_all", "help", "info", "output", "memory_limit", "malloc", "malloc_debug", "malloc_dump", "malloc_view", "memory_view", NULL};
+static const char *const volatile_prefixes[] = {"checkpoint_", "log_view_", "options_", "debug_", "on_error_", "viewer_", "malloc_", NULL};
 
 PetscBool bo_checkpoint_option_is_volatile(const char *name)
 {
   size_t len = strlen(name);
   if (len >= 8 && !strcmp(name + len - 8, "_monitor")) return PETSC_TRUE;
+  for (int i = 0; volatile_names[i]; i++)
+    if (!strcmp(name, volatile_names[i])) return PETSC_TRUE;
   for (int i = 0; volatile_prefixes[i]; i++)
     if (!strncmp(name, volatile_prefixes[i], strlen(volatile_prefixes[i]))) return PETSC_TRUE;
   return PETSC_FALSE;
@@ -43,11 +48,12 @@ PetscErrorCode bo_checkpoint_job_hash(uint64_t input_identity, uint64_t *hash)
     char *name = ++p;
     while (*p && *p != ' ') p++;
     if (*p) *p++ = 0;
-    char *value = p;
-    if (*p && *p != '-') { /* a value, unless it is the next option (values like -1 are numbers) */
-      while (*p && *p != ' ') p++;
-      if (*p) *p++ = 0;
-    } else value = (char *)"";
+    /* The value runs to the next " -<letter>": values may hold spaces and negative numbers. */
+    char *value = p, *end;
+    while (*p && !(p[0] == '-' && isalpha((unsigned char)p[1]) && (p == value || p[-1] == ' '))) p++;
+    for (end = p; end > value && end[-1] == ' '; end--) {}
+    if (end > value) *end = 0;
+    else value = (char *)"";
     if (bo_checkpoint_option_is_volatile(name)) continue;
     char *item;
     PetscCall(PetscMalloc1(strlen(name) + strlen(value) + 2, &item));
@@ -152,9 +158,13 @@ PetscErrorCode bo_checkpoint_open(MPI_Comm comm, const char *path, uint64_t job_
   PetscCall(bo_h5_open_read(comm, path, &ck->file));
   PetscCall(bo_h5_attr_read_int64(ck->file, "/", "version", &version, &found_v));
   PetscCall(bo_h5_attr_read_int64(ck->file, "/", "job_hash", &hash, &found_h));
-  PetscCheck(found_v && found_h, comm, BO_ERR_INPUT, "%s: not a boundopt checkpoint (no version or job_hash); expected a checkpoint written by boundopt", path);
-  PetscCheck(version == BO_CHECKPOINT_VERSION, comm, BO_ERR_INPUT, "%s: checkpoint version %lld; expected version %d (written by this boundopt)", path, (long long)version, BO_CHECKPOINT_VERSION);
-  PetscCheck((uint64_t)hash == job_hash, comm, BO_ERR_INPUT, "%s: checkpoint of another job (options or input differ); expected a checkpoint written by this job (remove it to start afresh)", path);
+  /* A refused file is closed here, so the caller has nothing to clean up. */
+  const char *problem = !(found_v && found_h) ? "not a boundopt checkpoint (no version or job_hash); expected a checkpoint written by boundopt"
+                      : version != BO_CHECKPOINT_VERSION ? "checkpoint of another boundopt version; expected a checkpoint written by this version"
+                      : (uint64_t)hash != job_hash ? "checkpoint of another job (options or input differ); expected a checkpoint written by this job (remove it to start afresh)"
+                      : NULL;
+  if (problem) PetscCall(bo_h5_close(&ck->file));
+  PetscCheck(!problem, comm, BO_ERR_INPUT, "%s: %s", path, problem);
   PetscFunctionReturn(0);
 }
 
@@ -185,10 +195,13 @@ PetscErrorCode bo_checkpoint_get_double(bo_checkpoint *ck, const char *name, dou
 
 PetscErrorCode bo_checkpoint_get_int64(bo_checkpoint *ck, const char *name, int64_t *value)
 {
-  char full[256];
+  char       full[256];
+  bo_h5_info info;
 
   PetscFunctionBeginUser;
   full_name(full, sizeof full, "scalars", name);
+  PetscCall(bo_h5_dataset_info(ck->file, ck->path, full, &info));
+  PetscCheck(info.rank == 1 && info.dims[0] == 1, ck->comm, BO_ERR_INPUT, "%s: %s is not one integer; expected a checkpoint written by this boundopt", ck->path, full);
   PetscCall(bo_h5_read_array(ck->file, full, H5T_NATIVE_INT64, value));
   PetscFunctionReturn(0);
 }

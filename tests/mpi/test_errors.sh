@@ -62,3 +62,9 @@ printf '1,2,3\n4,x,6\n' >"$D/bad.csv"
 expect_error "import: CSV with a non-number" 1 'bad\.csv:2: column 1: .x. is not a number'     "$O" 3 -task import -import_format csv -input "$D/bad.csv" -output "$O/c.h5"
 expect_error "import: not a PNG"           1 'text\.h5: .*PNG'                                  "$O" 2 -task import -import_format png -import_images "$D/text.h5" -output "$O/p.h5"
 expect_error "import: unknown format"      1 "option -import_format: 'tiff' is not a format"  "$O" 2 -task import -import_format tiff -import_images "$D/text.h5" -output "$O/p.h5"
+
+# One rank failing alone: the job ends with one line and exit 2, no hang, no output file.
+for at in read compute write; do
+  expect_error "rank 2 of 3 fails alone at $at: exit 2, no hang" 2 "debug: rank 2 fails on purpose as phase $at begins" "$O" 3 "${PP[@]}" -input "$D/good.h5" -preprocess_pca 3 -debug_fail_rank 2 -debug_fail_at $at
+done
+expect_error "rank 0 fails alone at compute" 2 "debug: rank 0 fails on purpose as phase compute begins" "$O" 2 "${PP[@]}" -input "$D/good.h5" -debug_fail_rank 0 -debug_fail_at compute

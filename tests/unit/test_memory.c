@@ -74,12 +74,15 @@ static void sizes_with_binary_suffixes_parse_to_bytes(void **state)
   assert_parses("2 GiB", 2 * GiB);
   assert_parses("64kib", 64 * KiB);
   assert_parses("1000000", 1e6);
+  /* a bare byte unit, as bo_memory_format prints small sizes */
+  assert_parses("4096B", 4096);
+  assert_parses("100 B", 100);
 }
 
 static void bad_size_text_is_refused_with_minus_one(void **state)
 {
   (void)state;
-  const char *bad[] = {"abc", "-1", "5X", "", "G", "5GG", "5 G B", "5GiBs", "-2G", "1.5Q", "M5"};
+  const char *bad[] = {"abc", "-1", "5X", "", "G", "5GG", "5 G B", "5GiBs", "-2G", "1.5Q", "M5", "5BB", "B"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double got = bo_memory_parse(bad[i]);
     if (got != -1) fail_msg("bo_memory_parse(\"%s\") = %g, expected -1 (refused)", bad[i], got);
