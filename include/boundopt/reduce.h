@@ -26,6 +26,10 @@ typedef struct bo_exactsum_s *bo_exactsum;
 PetscErrorCode bo_exactsum_create(int64_t len, double bound, bo_exactsum *sum);
 /* Adds one tile's partial v[0..len). */
 PetscErrorCode bo_exactsum_add(bo_exactsum sum, const double *v);
+/* Adds v[0..count) into elements [offset, offset + count) (e.g. one row into its cluster's sum).
+ * Per-row addends are as rank-count independent as per-tile ones: each is rounded on its own. */
+PetscErrorCode bo_exactsum_add_at(bo_exactsum sum, int64_t offset, int64_t count, const double *v);
+PetscErrorCode bo_exactsum_add_float_at(bo_exactsum sum, int64_t offset, int64_t count, const float *v);
 /* out[0..len) = total over all ranks of comm, rounded once to double; identical on every rank. */
 PetscErrorCode bo_exactsum_allreduce(MPI_Comm comm, bo_exactsum sum, double *out);
 PetscErrorCode bo_exactsum_destroy(bo_exactsum *sum);

@@ -52,17 +52,52 @@ PetscErrorCode bo_exactsum_create(int64_t len, double bound, bo_exactsum *sum)
   PetscFunctionReturn(0);
 }
 
+static int64_t add_doubles(bo_exactsum s, int64_t offset, int64_t count, const double *v)
+{
+  const double f0 = s->to_hi[0], f1 = s->to_hi[1];
+  acc_t       *acc = s->acc + offset;
+  for (int64_t i = 0; i < count; i++) {
+    double t = v[i] * f0 * f1; /* exact: powers of two */
+    if (!(fabs(t) < 0x1p61)) return i; /* also catches NaN */
+    acc[i] += to_fixed(t);
+  }
+  return -1;
+}
+
+static int64_t add_floats(bo_exactsum s, int64_t offset, int64_t count, const float *v)
+{
+  const double f0 = s->to_hi[0], f1 = s->to_hi[1];
+  acc_t       *acc = s->acc + offset;
+  for (int64_t i = 0; i < count; i++) {
+    double t = (double)v[i] * f0 * f1;
+    if (!(fabs(t) < 0x1p61)) return i;
+    acc[i] += to_fixed(t);
+  }
+  return -1;
+}
+
 PetscErrorCode bo_exactsum_add(bo_exactsum s, const double *v)
 {
-  int64_t bad = -1;
+  PetscFunctionBeginUser;
+  PetscCall(bo_exactsum_add_at(s, 0, s->len, v));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_exactsum_add_at(bo_exactsum s, int64_t offset, int64_t count, const double *v)
+{
+  int64_t bad = add_doubles(s, offset, count, v);
 
   PetscFunctionBeginUser;
-  for (int64_t i = 0; i < s->len; i++) {
-    double t = v[i] * s->to_hi[0] * s->to_hi[1]; /* exact: powers of two */
-    if (!(fabs(t) < 0x1p61)) { bad = i; break; } /* also catches NaN */
-    s->acc[i] += to_fixed(t);
-  }
-  PetscCheck(bad < 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: addend %g at %lld exceeds the declared bound; expected |addends| within the bound (internal error)", v[bad], (long long)bad);
+  PetscCheck(bad < 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: addend %g at %lld exceeds the declared bound; expected |addends| within the bound (internal error)", v[bad], (long long)(offset + bad));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_exactsum_add_float_at(bo_exactsum s, int64_t offset, int64_t count, const float *v)
+{
+  int64_t bad = add_floats(s, offset, count, v);
+
+  PetscFunctionBeginUser;
+  PetscCheck(bad < 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: addend %g at %lld exceeds the declared bound; expected |addends| within the bound (internal error)", (double)v[bad], (long long)(offset + bad));
   PetscFunctionReturn(0);
 }
 

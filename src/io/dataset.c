@@ -101,9 +101,18 @@ static PetscErrorCode first_nonfinite_row(const bo_dataset *ds, int64_t *row, in
   struct { int64_t row; int64_t col; } pair;
 
   PetscFunctionBeginUser;
-  for (int64_t i = 0; i < local && mine[0] == INT64_MAX; i++)
+  for (int64_t i = 0; i < local && mine[0] == INT64_MAX; i++) {
+    const float *row = ds->x + i * ds->d;
+    uint32_t     bad = 0; /* exponent bits all ones = NaN or Inf: a branch-free, vectorisable scan */
+    for (int64_t j = 0; j < ds->d; j++) {
+      uint32_t bits;
+      memcpy(&bits, row + j, sizeof bits);
+      bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!bad) continue;
     for (int64_t j = 0; j < ds->d; j++)
-      if (!isfinite(ds->x[i * ds->d + j])) { mine[0] = ds->rows.lo + i; mine[1] = j; break; }
+      if (!isfinite(row[j])) { mine[0] = ds->rows.lo + i; mine[1] = j; break; }
+  }
   int64_t first;
   PetscCallMPI(MPI_Allreduce(&mine[0], &first, 1, MPI_INT64_T, MPI_MIN, ds->comm));
   pair.col = mine[0] == first ? mine[1] : INT64_MAX;

@@ -1,6 +1,7 @@
 /* h5.c - parallel HDF5 helpers (see h5.h). */
 #include "boundopt/h5.h"
 #include "boundopt/error.h"
+#include "boundopt/tiles.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -227,10 +228,11 @@ PetscErrorCode bo_h5_write_rows(hid_t file, const char *name, hid_t memtype, hid
 
   PetscFunctionBeginUser;
   PetscCall(bo_h5_make_parents(file, name));
-  /* Chunks of whole tiles of rows (about 1 MiB), so a rank's read touches only its chunks. */
-  size_t row_bytes = H5Tget_size(filetype) * (size_t)ncols;
-  int64_t rows     = PetscMax(1, PetscMin(PetscMax(n, 1), (int64_t)(((int64_t)1 << 20) / PetscMax((size_t)1, row_bytes))));
-  rows             = PetscMax(1, PetscMin(rows, 4096));
+  /* Chunks of whole tiles of rows (BO_TILE_ROWS times m, about 1 MiB), so a chunk boundary is a
+   * tile boundary, where rank boundaries fall too. */
+  size_t  row_bytes = H5Tget_size(filetype) * (size_t)ncols;
+  int64_t tiles     = PetscMax(1, (int64_t)(((size_t)1 << 20) / PetscMax((size_t)1, row_bytes * BO_TILE_ROWS)));
+  int64_t rows      = PetscMax(1, PetscMin(PetscMax(n, 1), tiles * BO_TILE_ROWS));
   chunk[0] = (hsize_t)rows;
   chunk[1] = (hsize_t)ncols;
   hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
