@@ -98,3 +98,24 @@ PetscErrorCode bo_stats_class_counts(MPI_Comm comm, int64_t local, const int32_t
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, (int)nclasses, MPI_INT64_T, MPI_SUM, comm));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode bo_stats_sum(MPI_Comm comm, const bo_rows *rows, const double *v, double *total)
+{
+  double      vmax = 0;
+  bo_exactsum sum;
+
+  PetscFunctionBeginUser;
+  for (int64_t i = 0; i < rows->hi - rows->lo; i++) vmax = PetscMax(vmax, fabs(v[i]));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &vmax, 1, MPI_DOUBLE, MPI_MAX, comm));
+  PetscCall(bo_exactsum_create(1, vmax * (double)rows->n, &sum));
+  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
+    int64_t lo, hi;
+    double  part = 0;
+    bo_tile_bounds(rows->n, t, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) part += v[i - rows->lo];
+    PetscCall(bo_exactsum_add(sum, &part));
+  }
+  PetscCall(bo_exactsum_allreduce(comm, sum, total));
+  PetscCall(bo_exactsum_destroy(&sum));
+  PetscFunctionReturn(0);
+}

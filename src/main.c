@@ -11,6 +11,7 @@
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
 #include "boundopt/job.h"
+#include "boundopt/signals.h"
 #include "boundopt/tasks.h"
 #include <errno.h>
 #include <string.h>
@@ -61,7 +62,7 @@ static void check_job_file(const char *path, char *msg, size_t len)
   fclose(f);
 }
 
-static PetscErrorCode run(void)
+static PetscErrorCode run(int *status)
 {
   bo_job            job;
   PetscFunctionList list = NULL;
@@ -86,6 +87,7 @@ static PetscErrorCode run(void)
     PetscBool stop;
     PetscCall(bo_job_setup_done(&job, &stop));
   }
+  *status = job.exit_status;
   PetscFunctionReturn(0);
 }
 
@@ -97,6 +99,7 @@ int main(int argc, char **argv)
   char          msg[1024] = "";
   int           rank;
   PetscErrorCode ierr;
+  int            status = BO_EXIT_OK;
 
   if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
     print_version();
@@ -128,9 +131,10 @@ int main(int argc, char **argv)
   ierr = bo_error_push_handler();
   if (!ierr) ierr = bo_h5_init();
   openblas_set_num_threads(1); /* rank-invariant kernels need single-threaded, fixed-shape BLAS */
-  if (!ierr) ierr = run();
+  if (!ierr) ierr = bo_signals_install();
+  if (!ierr) ierr = run(&status);
   if (ierr) bo_error_exit(ierr);
   ierr = PetscFinalize();
   MPI_Finalize();
-  return ierr ? BO_EXIT_RUNTIME : BO_EXIT_OK;
+  return ierr ? BO_EXIT_RUNTIME : status;
 }

@@ -19,6 +19,7 @@
 #ifndef BOUNDOPT_GRAPH_H
 #define BOUNDOPT_GRAPH_H
 #include <petscsys.h>
+#include <hdf5.h>
 #include <stdint.h>
 #include "boundopt/tiles.h"
 
@@ -35,14 +36,29 @@ typedef struct {
   int64_t *send_rows;     /* local row offsets (0-based within this rank) to send, grouped by rank */
   int64_t  nsend;
   int64_t *col_slot;      /* per nonzero: >= 0 local row offset, < 0: -(1 + ghost slot) */
+  PetscBool exchange_ready; /* bo_graph_setup_exchange has run (it is idempotent) */
+  void    *sendbuf;       /* gather workspace, reused across calls */
+  size_t   sendbuf_bytes;
+  double   scale;         /* Gaussian width bo_knn_build used (0 for binary weights) */
 } bo_graph;
 
 PetscErrorCode bo_graph_setup_exchange(bo_graph *g);
 /* ghosts: nghost x ncols, filled from the owners' rows of y (local rows x ncols). */
 PetscErrorCode bo_graph_gather_ghosts(bo_graph *g, int64_t ncols, const double *y, double *ghosts);
+/* The same for float rows (e.g. the features, for per-edge distances): no conversion, half the traffic. */
+PetscErrorCode bo_graph_gather_ghosts_float(bo_graph *g, int64_t ncols, const float *y, float *ghosts);
 /* b (local rows x ncols) = W y; ghosts from bo_graph_gather_ghosts with the same y. */
 void           bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b);
 /* Largest weighted row sum over all ranks (bounds for exact energies). */
 PetscErrorCode bo_graph_max_row_sum(const bo_graph *g, double *max_sum);
 PetscErrorCode bo_graph_destroy(bo_graph *g);
+
+/* File I/O (src/io/graph_io.c), collective on the file's / comm's ranks.  Each rank writes and reads
+ * only its rows' slice: indptr entries [lo, hi] and the nonzeros [indptr[lo], indptr[hi]).
+ * bo_graph_write: /graph/{indptr,indices,data} plus attributes n, knn, weights, symmetrize (and
+ * scale for Gaussian weights) on /graph.  bo_graph_read: the rows of `rows` (any partition of the
+ * same n), checked (shape, offsets, column range and order) with one-line input errors; the
+ * exchange is not set up. */
+PetscErrorCode bo_graph_write(hid_t file, const bo_graph *g, int64_t knn, const char *weights, const char *symmetrize);
+PetscErrorCode bo_graph_read(MPI_Comm comm, const char *path, const bo_rows *rows, bo_graph *g);
 #endif

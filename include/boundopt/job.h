@@ -40,6 +40,8 @@ typedef struct {
   PetscBool   phase_used[BO_NPHASES];
   PetscMPIInt debug_fail_rank;         /* -debug_fail_rank r -debug_fail_at phase: a failure on purpose */
   char        debug_fail_at[16];
+  PetscInt    debug_signal_at;         /* -debug_signal_at i: the last rank raises SIGUSR1 after iteration i */
+  int         exit_status;             /* BO_EXIT_CHECKPOINTED when a task stopped on a signal */
 } bo_job;
 
 PetscErrorCode bo_job_create(MPI_Comm comm, bo_job *job);

@@ -13,7 +13,11 @@
  *   tile, visiting tile) pair, so every distance is computed from the same fixed-shape BLAS call
  *   whatever the number of ranks, and a bounded heap keeps the top knn per row: the graph is
  *   identical for any number of ranks.
- *   Requires 1 <= knn - (count_self ? 1 : 0) < n.
+ *   Requires 1 <= knn - (count_self ? 1 : 0) and knn < n.  The graph comes back with its ghost
+ *   exchange set up (bo_graph_setup_exchange) and g->scale = the Gaussian width used (0: binary).
+ *   bo_knn_edge_sqdist (collective) gathers the ghost rows of x as floats
+ *   (bo_graph_gather_ghosts_float) and sums (x_p - x_q)^2 over the columns in double, in column
+ *   order: exact to double rounding and rank-count independent (not the float sgemm distances).
  */
 #ifndef BOUNDOPT_KNN_H
 #define BOUNDOPT_KNN_H

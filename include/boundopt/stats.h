@@ -20,6 +20,8 @@ typedef struct {
 
 PetscErrorCode bo_stats_column_mean(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, double *mean);
 PetscErrorCode bo_stats_rows(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_row_stats *s);
+/* Sum over all rows of v (one value per local row), per tile then exactly. */
+PetscErrorCode bo_stats_sum(MPI_Comm comm, const bo_rows *rows, const double *v, double *total);
 /* counts[c] = rows with label c, c < nclasses (labels are this rank's rows). */
 PetscErrorCode bo_stats_class_counts(MPI_Comm comm, int64_t local, const int32_t *labels, int64_t nclasses, int64_t *counts);
 #endif

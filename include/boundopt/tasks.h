@@ -16,7 +16,9 @@ PetscErrorCode bo_tasks_register(PetscFunctionList *list);
 /* "import, info, preprocess": the names, for messages and -help. */
 PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len);
 
+PetscErrorCode bo_task_cluster(bo_job *job);
 PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
+PetscErrorCode bo_task_knn(bo_job *job);
 PetscErrorCode bo_task_preprocess(bo_job *job);
 #endif

@@ -11,6 +11,7 @@
  */
 #include "boundopt/error.h"
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,6 +115,9 @@ void bo_error_exit(PetscErrorCode ierr)
 {
   int status = bo_error_exit_status(ierr);
 
+  /* The launcher ends the job with SIGTERM once one rank aborts: let it (signals.c catches it). */
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGUSR1, SIG_DFL);
   remove_tempfiles();
   if (!error_is_collective || error_printer) {
     print_line();

@@ -42,11 +42,14 @@ PetscErrorCode bo_job_create(MPI_Comm comm, bo_job *job)
   PetscCall(PetscOptionsString("-seed", "Seed of every random stream (0 .. 2^63-1)", "", seed, seed, sizeof seed, NULL));
   PetscCall(PetscOptionsString("-checkpoint_file", "Checkpoint file (tasks that iterate)", "", job->checkpoint_file, job->checkpoint_file, sizeof job->checkpoint_file, NULL));
   PetscCall(PetscOptionsInt("-checkpoint_every", "Checkpoint every n outer iterations (0: only on a signal)", "", job->checkpoint_every, &job->checkpoint_every, NULL));
-  PetscCall(PetscOptionsBool("-restart", "Resume from checkpoint_file when it exists", "", job->restart, &job->restart, NULL));
+  job->restart = PETSC_TRUE;
+  PetscCall(PetscOptionsBool("-restart", "Resume from checkpoint_file when it holds this job's checkpoint (false: start afresh)", "", job->restart, &job->restart, NULL));
   PetscCall(PetscOptionsString("-memory_limit", "Memory per rank for the pre-flight check, e.g. 2G (default: the node's available memory / ranks on the node)", "", limit, limit, sizeof limit, NULL));
   job->debug_fail_rank = -1;
   PetscCall(PetscOptionsInt("-debug_fail_rank", "Testing: this rank fails on purpose (with -debug_fail_at)", "", job->debug_fail_rank, &job->debug_fail_rank, NULL));
   PetscCall(PetscOptionsString("-debug_fail_at", "Testing: the phase at which -debug_fail_rank fails: read, compute or write", "", job->debug_fail_at, job->debug_fail_at, sizeof job->debug_fail_at, NULL));
+  job->debug_signal_at = -1;
+  PetscCall(PetscOptionsInt("-debug_signal_at", "Testing: the last rank raises SIGUSR1 to itself after this iteration of an iterative task", "", job->debug_signal_at, &job->debug_signal_at, NULL));
   PetscOptionsEnd();
   errno     = 0;
   job->seed = strtoll(seed, &end, 0);

@@ -6,8 +6,10 @@ static const struct {
   const char *name;
   bo_task_fn  fn;
 } tasks[] = {
+  {"cluster",    bo_task_cluster},
   {"import",     bo_task_import},
   {"info",       bo_task_info},
+  {"knn",        bo_task_knn},
   {"preprocess", bo_task_preprocess},
 };
 

@@ -2,9 +2,9 @@
  *
  *   mkfeatures OUT.h5 [-n N] [-d D] [-classes C] [-seed S] [-dtype float32|float64|int32]
  *              [-rank 2|3] [-labels ok|none|short|negative|float] [-nan ROW] [-names]
- *              [-no-features]
+ *              [-no-features] [-identical] [-sep S]
  *
- * Rows are Gaussian blobs around C well separated centres (class = row % C), drawn from the
+ * Rows are Gaussian blobs (unit variance) around C centres S apart in each of their dimensions (class = row % C), drawn from the
  * project's counter-based streams, so a file is the same on every machine.  Serial HDF5.
  */
 #include "boundopt/rng.h"
@@ -17,18 +17,20 @@
 typedef struct {
   const char *out, *dtype, *labels;
   long        n, d, classes, seed, rank, nan_row;
-  int         names, no_features;
+  double      sep;
+  int         names, no_features, identical;
 } args_t;
 
 static int parse(int argc, char **argv, args_t *a)
 {
-  *a = (args_t){.dtype = "float32", .labels = "ok", .n = 200, .d = 8, .classes = 3, .seed = 1, .rank = 2, .nan_row = -1};
+  *a = (args_t){.dtype = "float32", .labels = "ok", .n = 200, .d = 8, .classes = 3, .seed = 1, .rank = 2, .nan_row = -1, .sep = 4};
   if (argc < 2) return 0;
   a->out = argv[1];
   for (int i = 2; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
     if (!strcmp(k, "-names")) { a->names = 1; continue; }
     if (!strcmp(k, "-no-features")) { a->no_features = 1; continue; }
+    if (!strcmp(k, "-identical")) { a->identical = 1; continue; }
     i++;
     if (!strcmp(k, "-n")) a->n = atol(v);
     else if (!strcmp(k, "-d")) a->d = atol(v);
@@ -36,6 +38,7 @@ static int parse(int argc, char **argv, args_t *a)
     else if (!strcmp(k, "-seed")) a->seed = atol(v);
     else if (!strcmp(k, "-rank")) a->rank = atol(v);
     else if (!strcmp(k, "-nan")) a->nan_row = atol(v);
+    else if (!strcmp(k, "-sep")) a->sep = atof(v);
     else if (!strcmp(k, "-dtype")) a->dtype = v;
     else if (!strcmp(k, "-labels")) a->labels = v;
     else return 0;
@@ -66,8 +69,10 @@ int main(int argc, char **argv)
     bo_rng r;
     bo_rng_init(&r, (uint64_t)a.seed, (uint64_t)i, 7);
     y[i] = (int)(i % classes);
-    for (long j = 0; j < a.d; j++) x[i * a.d + j] = (j % classes == y[i] ? 4.0 : 0.0) + bo_rng_normal(&r);
+    for (long j = 0; j < a.d; j++) x[i * a.d + j] = (j % classes == y[i] ? a.sep : 0.0) + bo_rng_normal(&r);
   }
+  if (a.identical)
+    for (long i = 0; i < a.n * a.d; i++) x[i] = 1.0;
   if (a.nan_row >= 0 && a.nan_row < a.n) x[a.nan_row * a.d + a.d / 2] = NAN;
   hid_t f = H5Fcreate(a.out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) { fprintf(stderr, "mkfeatures: cannot create %s\n", a.out); return 1; }

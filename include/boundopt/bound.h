@@ -1,0 +1,42 @@
+/* bound.h - the bound optimizer shared by SLK clustering, LaplacianShot and the few-shot family.
+ *
+ * Model (arXiv 2106.09516, SLK NeurIPS 2018; spec section 2).  Y is N x K row-stochastic, A the
+ * unary costs, W a sparse affinity.  boundopt minimises
+ *
+ *     E(Y) = sum_p y_p.log y_p + sum_p y_p.a_p - (lambda / 2) sum_{p,q} w_pq y_p.y_q
+ *
+ * by the bound iterations  Y <- rowsoftmax(-A + lambda W Y).  For symmetric W the step exactly
+ * minimises the linear upper bound of the concave quadratic at the current Y, so the energy that
+ * the step decreases and the energy reported are one function.  Mapping to the reference codes:
+ * their update is the same (lambda there = lambda here, so published lambda grids carry over), but
+ * they monitor sum [y log y + a y - lambda b y] (lambda, not lambda/2, on the quadratic, and b = W Y
+ * of the previous iterate); our reported energy is theirs plus (lambda/2) sum w y.y, computed from
+ * B = W Y of the current iterate.  log y is clamped at 1e-20 as in the reference.  Monotone decrease
+ * is not guaranteed (W is not PSD in general): tests assert the caps and the stopping rule.
+ *
+ * Contract
+ *   Row-distributed: a, y, b hold this rank's rows (local x K).  W is a bo_graph with its ghost
+ *   exchange set up (graph.h); W = NULL means lambda is ignored (no pairwise term).  Collective.
+ *   The energy is summed per tile and exactly (reduce.h): iterates and energies are identical for
+ *   any number of ranks.
+ */
+#ifndef BOUNDOPT_BOUND_H
+#define BOUNDOPT_BOUND_H
+#include "boundopt/graph.h"
+
+typedef struct {
+  double lambda;
+  int    max_it;  /* cap on bound iterations */
+  double tol;     /* stop when i > 1 and |E_i - E_{i-1}| <= tol |E_{i-1}| */
+} bo_bound_opts;
+
+/* y[i*k + c] = softmax_c(-a[i*k + c]) for every local row (row maximum subtracted first). */
+void bo_bound_softmax(int64_t local, int64_t k, const double *a, double *y);
+/* Energy of Y given b = W Y (b may be NULL when there is no graph). */
+PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, double lambda, double amax, double wmax, double *energy);
+/* From y = softmax(-A): bound iterations until the stopping rule or the cap.  On return y is the
+ * last iterate, *energy its energy, *iterations the number of W*Y products. */
+PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
+/* Labels: argmax over each row (ties: lowest index). */
+void bo_bound_labels(int64_t local, int64_t k, const double *y, int32_t *labels);
+#endif

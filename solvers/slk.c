@@ -1,0 +1,209 @@
+/* slk.c - the clustering driver: outer block-coordinate iterations of the K-means / K-modes /
+ * Laplacian K-modes family (see cluster.h). */
+#include "boundopt/cluster.h"
+#include "boundopt/error.h"
+#include "boundopt/kmeans.h"
+#include "boundopt/stats.h"
+#include <math.h>
+#include <string.h>
+
+const char *const bo_cluster_method_names[BO_NMETHODS] = {"kmeans", "soft-kmeans", "kmodes", "slk-means", "slk-ms", "slk-bo"};
+
+PetscBool bo_cluster_uses_graph(bo_cluster_method m) { return m == BO_SLK_MEANS || m == BO_SLK_MS || m == BO_SLK_BO ? PETSC_TRUE : PETSC_FALSE; }
+PetscBool bo_cluster_uses_kernel(bo_cluster_method m) { return m == BO_KMODES || m == BO_SLK_MS || m == BO_SLK_BO ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool is_hard(bo_cluster_method m) { return m == BO_KMEANS || m == BO_KMODES ? PETSC_TRUE : PETSC_FALSE; }
+
+PetscErrorCode bo_cluster_state_create(const bo_rows *rows, int64_t d, int64_t k, int max_it, bo_cluster_state *st)
+{
+  int64_t local = bo_rows_local(rows);
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(st, sizeof *st));
+  st->n = rows->n; st->d = d; st->k = k; st->rows = *rows;
+  PetscCall(PetscCalloc1(k * d, &st->prototypes));
+  PetscCall(PetscCalloc1(PetscMax(1, local), &st->labels));
+  PetscCall(PetscCalloc2(PetscMax(1, max_it), &st->energy, PetscMax(1, max_it), &st->bound_iterations));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_cluster_state_destroy(bo_cluster_state *st)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(st->prototypes));
+  PetscCall(PetscFree(st->labels));
+  PetscCall(PetscFree(st->y));
+  PetscCall(PetscFree2(st->energy, st->bound_iterations));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_cluster_sizes(MPI_Comm comm, const bo_cluster_state *st, int64_t *sizes)
+{
+  PetscFunctionBeginUser;
+  PetscCall(bo_stats_class_counts(comm, bo_rows_local(&st->rows), st->labels, st->k, sizes));
+  PetscFunctionReturn(0);
+}
+
+/* Step 1: the prototypes of this outer iteration. */
+static PetscErrorCode update_prototypes(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, double *weight, int *sweeps)
+{
+  int64_t k = o->k, local = bo_rows_local(rows);
+  int     it = st->iteration;
+
+  PetscFunctionBeginUser;
+  *sweeps = 0;
+  switch (o->method) {
+  case BO_KMEANS:
+    if (it > 0) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, NULL, st->prototypes, weight));
+    break;
+  case BO_SOFT_KMEANS:
+  case BO_SLK_MEANS:
+    if (it > 0) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, o->hard_means ? NULL : st->y, st->prototypes, weight));
+    break;
+  case BO_KMODES:
+  case BO_SLK_MS:
+    if (it == 0) { /* the seeds' clusters, then their modes */
+      double *mind;
+      PetscCall(PetscMalloc1(PetscMax(1, local), &mind));
+      PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, mind));
+      PetscCall(PetscFree(mind));
+    }
+    PetscCall(bo_kmodes_meanshift(comm, rows, d, x, k, st->labels, o->sigma, o->ms_max_it, o->ms_tol, st->prototypes, sweeps));
+    break;
+  case BO_SLK_BO:
+    if (it > 0) { /* the row of largest y per cluster, ties: lowest row */
+      double  *col, value;
+      int64_t *rowid;
+      PetscCall(PetscMalloc2(PetscMax(1, local), &col, k, &rowid));
+      for (int64_t c = 0; c < k; c++) {
+        for (int64_t i = 0; i < local; i++) col[i] = st->y[i * k + c];
+        PetscCall(bo_rows_argmax(comm, rows, col, &rowid[c], &value));
+      }
+      PetscCall(bo_rows_gather(comm, rows, d, x, k, rowid, st->prototypes));
+      PetscCall(PetscFree2(col, rowid));
+    }
+    break;
+  default:
+    break;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Kernel costs from squared distances: a = -exp(-a / (2 sigma^2)). */
+static void kernel_costs(int64_t count, double sigma, double *a)
+{
+  double inv = 1.0 / (2.0 * sigma * sigma);
+  for (int64_t i = 0; i < count; i++) a[i] = -exp(-a[i] * inv);
+}
+
+/* Step 4b: every empty cluster gets the row farthest from its own prototype (distinct rows). */
+static PetscErrorCode reseed_empty(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, const double *far, PetscBool *any_empty)
+{
+  int64_t  k = o->k, local = bo_rows_local(rows), *sizes, row;
+  double  *score, value;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(k, &sizes, PetscMax(1, local), &score));
+  PetscCall(bo_cluster_sizes(comm, st, sizes));
+  PetscCall(PetscArraycpy(score, far, local));
+  *any_empty = PETSC_FALSE;
+  for (int64_t c = 0; c < k; c++) {
+    if (sizes[c] > 0) continue;
+    *any_empty = PETSC_TRUE;
+    if (o->on_empty == BO_ON_EMPTY_STOP) break;
+    PetscCall(bo_rows_argmax(comm, rows, score, &row, &value));
+    PetscCall(bo_rows_gather(comm, rows, d, x, 1, &row, st->prototypes + c * d));
+    if (row >= rows->lo && row < rows->hi) {
+      int64_t i    = row - rows->lo;
+      score[i]     = -1; /* never picked twice */
+      st->labels[i] = (int32_t)c;
+      if (st->y)
+        for (int64_t q = 0; q < k; q++) st->y[i * k + q] = q == c ? 1.0 : 0.0;
+    }
+    st->reseeded++;
+  }
+  PetscCall(PetscFree2(sizes, score));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode count_changes(MPI_Comm comm, int64_t local, const int32_t *a, const int32_t *b, int64_t *changes)
+{
+  int64_t mine = 0;
+
+  PetscFunctionBeginUser;
+  for (int64_t i = 0; i < local; i++) mine += a[i] != b[i];
+  PetscCallMPI(MPI_Allreduce(&mine, changes, 1, MPI_INT64_T, MPI_SUM, comm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_graph *w, const bo_cluster_opts *o, bo_cluster_state *st)
+{
+  int64_t       k = o->k, local = bo_rows_local(rows), changes;
+  PetscBool     hard = is_hard(o->method), kernel = bo_cluster_uses_kernel(o->method), any_empty = PETSC_FALSE, stop = PETSC_FALSE;
+  double       *a = NULL, *far, *weight, energy;
+  float        *prev_protos;
+  int32_t      *prev_labels;
+  bo_bound_opts bound = o->bound;
+
+  PetscFunctionBeginUser;
+  PetscCheck(!bo_cluster_uses_graph(o->method) || w, comm, BO_ERR_RUNTIME, "cluster: method %s without a graph; expected one (internal error)", bo_cluster_method_names[o->method]);
+  bound.lambda = o->lambda;
+  if (!hard && !st->y) PetscCall(PetscCalloc1(PetscMax(1, local * k), &st->y));
+  if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
+  PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
+  while (st->iteration < o->max_it && !stop) {
+    int it = st->iteration, sweeps;
+    PetscCall(PetscArraycpy(prev_protos, st->prototypes, k * d));
+    PetscCall(PetscArraycpy(prev_labels, st->labels, local));
+    PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
+    st->bound_iterations[it] = sweeps;
+    if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
+      PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, far));
+      double *cost = far;
+      if (kernel) { /* energy -kappa, but re-seeding still wants the distance */
+        double *kc;
+        PetscCall(PetscMalloc1(PetscMax(1, local), &kc));
+        for (int64_t i = 0; i < local; i++) kc[i] = far[i];
+        kernel_costs(local, o->sigma, kc);
+        PetscCall(bo_stats_sum(comm, rows, kc, &energy));
+        PetscCall(PetscFree(kc));
+      } else PetscCall(bo_stats_sum(comm, rows, cost, &energy));
+    } else {
+      PetscCall(bo_kmeans_sqdist(rows, d, x, k, st->prototypes, a));
+      if (kernel) kernel_costs(local * k, o->sigma, a);
+      bo_bound_softmax(local, k, a, st->y);
+      if (bo_cluster_uses_graph(o->method)) {
+        int bits;
+        PetscCall(bo_bound_run(rows, k, a, w, &bound, st->y, &energy, &bits));
+        st->bound_iterations[it] = bits;
+      } else {
+        double amax = 0;
+        for (int64_t i = 0; i < local * k; i++) amax = PetscMax(amax, fabs(a[i]));
+        PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &amax, 1, MPI_DOUBLE, MPI_MAX, comm));
+        PetscCall(bo_bound_energy(comm, rows, k, a, st->y, NULL, 0.0, amax, 0.0, &energy));
+      }
+      bo_bound_labels(local, k, st->y, st->labels);
+      for (int64_t i = 0; i < local; i++) { /* distance of each row to its prototype, for re-seeding */
+        const float *m = st->prototypes + (int64_t)st->labels[i] * d;
+        double       s = 0;
+        for (int64_t j = 0; j < d; j++) s += ((double)x[i * d + j] - m[j]) * ((double)x[i * d + j] - m[j]);
+        far[i] = s;
+      }
+    }
+    st->energy[it] = energy;
+    PetscCall(reseed_empty(comm, rows, d, x, o, st, far, &any_empty));
+    if (any_empty && o->on_empty == BO_ON_EMPTY_STOP) { /* the reference: restore and stop */
+      PetscCall(PetscArraycpy(st->prototypes, prev_protos, k * d));
+      PetscCall(PetscArraycpy(st->labels, prev_labels, local));
+      st->stopped_empty = PETSC_TRUE;
+    }
+    PetscCall(count_changes(comm, local, st->labels, prev_labels, &changes));
+    st->iteration++;
+    if (hard) st->converged = it > 0 && changes == 0 && !any_empty ? PETSC_TRUE : PETSC_FALSE;
+    else st->converged = it > 0 && fabs(energy - st->energy[it - 1]) <= o->tol * fabs(st->energy[it - 1]) ? PETSC_TRUE : PETSC_FALSE;
+    if (o->hook) PetscCall(o->hook(o->hook_ctx, st, &stop));
+    if (st->converged || st->stopped_empty) stop = PETSC_TRUE;
+  }
+  PetscCall(PetscFree(a));
+  PetscCall(PetscFree4(far, weight, prev_protos, prev_labels));
+  PetscFunctionReturn(0);
+}
