@@ -13,7 +13,7 @@ GIT_REV   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-OPT       ?= -O2 -march=x86-64-v2
+OPT       ?= -O3 -march=x86-64-v2
 CFLAGS    ?= $(OPT) -g
 WARN      := -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS  += -std=c17 -D_POSIX_C_SOURCE=200809L -Iinclude -Isolvers $(PKG_CFLAGS) \

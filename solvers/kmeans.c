@@ -10,21 +10,57 @@
 
 enum { RNG_PURPOSE_SEEDING = 1 };
 
+/* Sums of products in 8 independent lanes, combined in a fixed order: the compiler keeps them in
+ * vector registers (no serial dependency chain) and the result is the same on every rank. */
 static double row_sqnorm(const float *v, int64_t d)
 {
-  double s = 0;
-  for (int64_t j = 0; j < d; j++) s += (double)v[j] * v[j];
-  return s;
+  double  lane[8] = {0};
+  int64_t j       = 0;
+  for (; j + 8 <= d; j += 8)
+    for (int l = 0; l < 8; l++) lane[l] += (double)v[j + l] * v[j + l];
+  for (; j < d; j++) lane[0] += (double)v[j] * v[j];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+static float dot8(const float *u, const float *v, int64_t d)
+{
+  float   lane[8] = {0};
+  int64_t j       = 0;
+  for (; j + 8 <= d; j += 8)
+    for (int l = 0; l < 8; l++) lane[l] += u[j + l] * v[j + l];
+  for (; j < d; j++) lane[0] += u[j] * v[j];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 static double row_sqdist(const float *u, const float *v, int64_t d)
 {
-  double s = 0;
-  for (int64_t j = 0; j < d; j++) {
+  double  lane[4] = {0};
+  int64_t j       = 0;
+  for (; j + 4 <= d; j += 4)
+    for (int l = 0; l < 4; l++) {
+      double t = (double)u[j + l] - v[j + l];
+      lane[l] += t * t;
+    }
+  for (; j < d; j++) {
     double t = (double)u[j] - v[j];
-    s += t * t;
+    lane[0] += t * t;
   }
-  return s;
+  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
+/* Cross products of a tile with the prototypes, g = x_t m^T (rows x k floats).  Few prototypes:
+ * direct dot products, reading each row once while the prototypes stay in cache (an sgemm would
+ * first pack the tile, a second pass over it).  Many: one sgemm on the tile. */
+#define DIRECT_MAX_K 16
+/* Built twice (AVX2 and baseline), chosen at load time; -std=c17 keeps floating-point contraction
+ * off, so both give the same bits: only the vector width differs. */
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+static void tile_cross(int64_t rows, int64_t d, const float *xt, int64_t k, const float *m, float *g)
+{
+  if (k <= DIRECT_MAX_K) {
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t c = 0; c < k; c++) g[i * k + c] = dot8(xt + i * d, m + c * d, d);
+  } else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, xt, (int)d, m, (int)d, 0.0f, g, (int)k);
 }
 
 PetscErrorCode bo_kmeans_sqdist(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, double *a)
@@ -39,8 +75,8 @@ PetscErrorCode bo_kmeans_sqdist(const bo_rows *rows, int64_t d, const float *x, 
     int64_t lo, hi;
     bo_tile_bounds(rows->n, t, &lo, &hi);
     const float *xt = x + (lo - rows->lo) * d;
-    /* One sgemm per global tile: the same call, hence the same bits, at any number of ranks. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(hi - lo), (int)k, (int)d, 1.0f, xt, (int)d, m, (int)d, 0.0f, g, (int)k);
+    /* One call per global tile: the same call, hence the same bits, at any number of ranks. */
+    tile_cross(hi - lo, d, xt, k, m, g);
     for (int64_t i = 0; i < hi - lo; i++) {
       double  xx = row_sqnorm(xt + i * d, d);
       double *ai = a + (lo - rows->lo + i) * k;
@@ -63,7 +99,7 @@ PetscErrorCode bo_kmeans_assign(const bo_rows *rows, int64_t d, const float *x, 
     int64_t lo, hi;
     bo_tile_bounds(rows->n, t, &lo, &hi);
     const float *xt = x + (lo - rows->lo) * d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(hi - lo), (int)k, (int)d, 1.0f, xt, (int)d, m, (int)d, 0.0f, g, (int)k);
+    tile_cross(hi - lo, d, xt, k, m, g);
     for (int64_t i = 0; i < hi - lo; i++) {
       const float *gi = g + i * k;
       int32_t      best = 0;
@@ -90,36 +126,71 @@ void bo_kmeans_argmin(int64_t local, int64_t k, const double *a, int32_t *labels
   }
 }
 
+/* max |x| by the bit patterns: for finite floats, |x| orders like its bits with the sign
+ * cleared, and an integer max vectorises where a float max (NaN rules) does not. */
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+static uint32_t max_abs_bits(int64_t count, const float *x)
+{
+  uint32_t top = 0;
+  for (int64_t i = 0; i < count; i++) {
+    uint32_t bits;
+    memcpy(&bits, x + i, sizeof bits);
+    bits &= 0x7fffffffu;
+    top = bits > top ? bits : top;
+  }
+  return top;
+}
+
 static PetscErrorCode max_abs(MPI_Comm comm, int64_t count, const float *x, double *m)
 {
-  double v = 0;
+  uint32_t top = max_abs_bits(count, x);
+  float    v;
 
   PetscFunctionBeginUser;
-  for (int64_t i = 0; i < count; i++) v = PetscMax(v, fabs((double)x[i]));
-  PetscCallMPI(MPI_Allreduce(&v, m, 1, MPI_DOUBLE, MPI_MAX, comm));
+  memcpy(&v, &top, sizeof v);
+  double local = v;
+  PetscCallMPI(MPI_Allreduce(&local, m, 1, MPI_DOUBLE, MPI_MAX, comm));
   PetscFunctionReturn(0);
 }
 
-/* Hard means: each row is added to its cluster's exact sum (d conversions per row, about the
- * cost of reading the row; per-tile partials would cost k d per tile). */
+/* Hard means: per tile, the rows of each cluster summed in double in row order (deterministic:
+ * the tile is the same rows at any rank count), then only the clusters the tile touched go into
+ * the exact sum: at most min(k, tile rows) x d conversions per tile. */
 static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, double *sums, double *weight)
 {
   bo_exactsum s;
-  int64_t    *count, local = bo_rows_local(rows);
-  double      xmax;
+  int64_t    *count, *touched_list;
+  double      xmax, *part;
+  PetscBool  *touched;
 
   PetscFunctionBeginUser;
-  PetscCall(max_abs(comm, local * d, x, &xmax));
+  PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
   PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &s));
-  PetscCall(PetscCalloc1(k, &count));
-  for (int64_t i = 0; i < local; i++) {
-    PetscCall(bo_exactsum_add_float_at(s, (int64_t)labels[i] * d, d, x + i * d));
-    count[labels[i]]++;
+  PetscCall(PetscCalloc4(k, &count, k * d, &part, k, &touched, k, &touched_list));
+  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
+    int64_t lo, hi, ntouched = 0;
+    bo_tile_bounds(rows->n, t, &lo, &hi);
+    for (int64_t i = lo - rows->lo; i < hi - rows->lo; i++) {
+      int32_t c = labels[i];
+      double *pc = part + (int64_t)c * d;
+      if (!touched[c]) {
+        touched[c] = PETSC_TRUE;
+        touched_list[ntouched++] = c;
+        for (int64_t j = 0; j < d; j++) pc[j] = 0;
+      }
+      for (int64_t j = 0; j < d; j++) pc[j] += x[i * d + j];
+      count[c]++;
+    }
+    for (int64_t q = 0; q < ntouched; q++) {
+      int64_t c = touched_list[q];
+      PetscCall(bo_exactsum_add_at(s, c * d, d, part + c * d));
+      touched[c] = PETSC_FALSE;
+    }
   }
   PetscCall(bo_exactsum_allreduce(comm, s, sums));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, count, (int)k, MPI_INT64_T, MPI_SUM, comm));
   for (int64_t c = 0; c < k; c++) weight[c] = (double)count[c];
-  PetscCall(PetscFree(count));
+  PetscCall(PetscFree4(count, part, touched, touched_list));
   PetscCall(bo_exactsum_destroy(&s));
   PetscFunctionReturn(0);
 }
