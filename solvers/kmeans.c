@@ -241,29 +241,54 @@ PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, co
   PetscFunctionReturn(0);
 }
 
+/* One mean-shift sweep's sums: per tile, kappa x and kappa summed per (active) cluster in double,
+ * in row order, then only the clusters the tile touched go into the exact sums. */
+static PetscErrorCode meanshift_sums(const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, const PetscBool *active, const float *m, double inv2s2, bo_exactsum s, bo_exactsum w, double *part, double *wpart, PetscBool *touched, int64_t *touched_list)
+{
+  PetscFunctionBeginUser;
+  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
+    int64_t lo, hi, ntouched = 0;
+    bo_tile_bounds(rows->n, t, &lo, &hi);
+    for (int64_t i = lo - rows->lo; i < hi - rows->lo; i++) {
+      int32_t c = labels[i];
+      if (!active[c]) continue;
+      double *pc = part + (int64_t)c * d, kappa = exp(-row_sqdist(x + i * d, m + (int64_t)c * d, d) * inv2s2);
+      if (!touched[c]) {
+        touched[c] = PETSC_TRUE;
+        touched_list[ntouched++] = c;
+        for (int64_t j = 0; j < d; j++) pc[j] = 0;
+        wpart[c] = 0;
+      }
+      for (int64_t j = 0; j < d; j++) pc[j] += kappa * x[i * d + j];
+      wpart[c] += kappa;
+    }
+    for (int64_t q = 0; q < ntouched; q++) {
+      int64_t c = touched_list[q];
+      PetscCall(bo_exactsum_add_at(s, c * d, d, part + c * d));
+      PetscCall(bo_exactsum_add_at(w, c, 1, wpart + c));
+      touched[c] = PETSC_FALSE;
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_kmodes_meanshift(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, double sigma, int max_it, double tol, float *m, int *sweeps)
 {
-  int64_t     local = bo_rows_local(rows);
-  double     *sums, *wsum, *wx, xmax, inv2s2 = 1.0 / (2.0 * sigma * sigma);
-  PetscBool  *active;
-  int         nactive = (int)k;
+  int64_t    local = bo_rows_local(rows), *touched_list;
+  double    *sums, *wsum, *part, *wpart, xmax, inv2s2 = 1.0 / (2.0 * sigma * sigma);
+  PetscBool *active, *touched;
+  int        nactive = (int)k;
 
   PetscFunctionBeginUser;
   PetscCall(max_abs(comm, local * d, x, &xmax));
-  PetscCall(PetscMalloc4(k * d, &sums, k, &wsum, d, &wx, k, &active));
+  PetscCall(PetscMalloc4(k * d, &sums, k, &wsum, k, &active, k * d, &part));
+  PetscCall(PetscCalloc3(k, &wpart, k, &touched, k, &touched_list));
   for (int64_t c = 0; c < k; c++) active[c] = PETSC_TRUE;
   for (*sweeps = 0; *sweeps < max_it && nactive > 0; (*sweeps)++) {
     bo_exactsum s, w;
     PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &s));
     PetscCall(bo_exactsum_create(k, (double)rows->n, &w));
-    for (int64_t i = 0; i < local; i++) {
-      int32_t c = labels[i];
-      if (!active[c]) continue;
-      double kappa = exp(-row_sqdist(x + i * d, m + c * d, d) * inv2s2);
-      for (int64_t j = 0; j < d; j++) wx[j] = kappa * x[i * d + j];
-      PetscCall(bo_exactsum_add_at(s, c * d, d, wx));
-      PetscCall(bo_exactsum_add_at(w, c, 1, &kappa));
-    }
+    PetscCall(meanshift_sums(rows, d, x, k, labels, active, m, inv2s2, s, w, part, wpart, touched, touched_list));
     PetscCall(bo_exactsum_allreduce(comm, s, sums));
     PetscCall(bo_exactsum_allreduce(comm, w, wsum));
     PetscCall(bo_exactsum_destroy(&s));
@@ -283,7 +308,8 @@ PetscErrorCode bo_kmodes_meanshift(MPI_Comm comm, const bo_rows *rows, int64_t d
       nactive += active[c];
     }
   }
-  PetscCall(PetscFree4(sums, wsum, wx, active));
+  PetscCall(PetscFree4(sums, wsum, active, part));
+  PetscCall(PetscFree3(wpart, touched, touched_list));
   PetscFunctionReturn(0);
 }
 

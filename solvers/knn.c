@@ -32,6 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* OpenBLAS thread control: one thread per sgemm, whatever the caller set (rank-count independence). */
+extern void openblas_set_num_threads(int nthreads);
+extern int  openblas_get_num_threads(void);
+
 #define NO_INDEX INT64_MAX
 /* Messages between two ranks are matched in order (MPI non-overtaking), so fixed tags suffice. */
 enum { TAG_BLOCK = 1, TAG_CAND_D = 2, TAG_CAND_J = 3 };
@@ -254,7 +258,8 @@ static PetscErrorCode find_neighbours(MPI_Comm comm, const bo_rows *rows, int64_
   row_norms(local, d, x, own.nrm);
   heaps_reset(mine);
   if (T > 0) {
-    PetscCall(PetscMalloc2(maxrows * d + 1, &buf[0], maxrows * d + 1, &buf[1]));
+    PetscCall(PetscMalloc1(maxrows * d + 1, &buf[0]));
+    if (T > 1) PetscCall(PetscMalloc1(maxrows * d + 1, &buf[1])); /* P = 2, 3: one visitor only */
     PetscCall(PetscMalloc1(maxrows + 1, &vnrm));
     PetscCall(PetscMalloc2(maxrows * k + 1, &cand.d, maxrows * k + 1, &cand.j));
     PetscCall(PetscMalloc2(local * k + 1, &rd, local * k + 1, &rj));
@@ -319,7 +324,8 @@ static PetscErrorCode find_neighbours(MPI_Comm comm, const bo_rows *rows, int64_
     PetscCall(PetscFree2(rd, rj));
     PetscCall(PetscFree2(cand.d, cand.j));
     PetscCall(PetscFree(vnrm));
-    PetscCall(PetscFree2(buf[0], buf[1]));
+    PetscCall(PetscFree(buf[0]));
+    PetscCall(PetscFree(buf[1]));
   }
   PetscCall(PetscFree(own.nrm));
   PetscCall(PetscFree2(w.gram, w.dist));
@@ -477,7 +483,13 @@ PetscErrorCode bo_knn_build(MPI_Comm comm, const bo_rows *rows, int64_t d, const
 
   h = (heaps){.k = k, .rows = local};
   PetscCall(PetscMalloc2(local * k + 1, &h.d, local * k + 1, &h.j));
-  PetscCall(find_neighbours(comm, rows, d, x, k, &h));
+  {
+    const int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    PetscErrorCode ierr = find_neighbours(comm, rows, d, x, k, &h);
+    openblas_set_num_threads(threads);
+    PetscCall(ierr);
+  }
   for (int64_t i = 0; i < local; i++) {
     sort_pairs(h.d + i * k, h.j + i * k, k);
     PetscCheck(h.j[i * k + k - 1] != NO_INDEX, PETSC_COMM_SELF, BO_ERR_RUNTIME, "knn: row %lld has fewer than %d neighbours; expected %d (non-finite distances?)", (long long)(rows->lo + i), k, k);

@@ -119,7 +119,7 @@ static PetscErrorCode check_sizes(bo_job *job, cluster_params *p, int64_t n, int
 
   PetscFunctionBeginUser;
   PetscCheck(p->k >= 1 && p->k <= n, job->comm, BO_ERR_INPUT, "option -cluster_k: %d with N = %lld; expected 1 <= K <= N", (int)p->k, (long long)n);
-  if (graph && !p->graph[0]) PetscCheck(p->knn >= 2 && p->knn <= n, job->comm, BO_ERR_INPUT, "option -cluster_knn: %d with N = %lld; expected 2 <= knn < N + 1 (knn counts the point itself)", (int)p->knn, (long long)n);
+  if (graph && !p->graph[0]) PetscCheck(p->knn >= 2 && p->knn < n, job->comm, BO_ERR_INPUT, "option -cluster_knn: %d with N = %lld; expected 2 <= knn < N (knn counts the point itself)", (int)p->knn, (long long)n);
   (void)d;
   PetscFunctionReturn(0);
 }

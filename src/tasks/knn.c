@@ -74,7 +74,7 @@ static PetscErrorCode plan_memory(bo_job *job, const knn_params *p, int64_t n, i
 
   PetscFunctionBeginUser;
   bo_memory_plan_add(&plan, "input shard", bo_dataset_shard_bytes(rows, d));
-  if (job->size > 1) bo_memory_plan_add(&plan, "ring blocks", 2.0 * (double)rows * ((double)d * sizeof(float) + sizeof(float)));
+  if (job->size > 1) bo_memory_plan_add(&plan, "ring blocks", (job->size > 3 ? 2.0 : 1.0) * (double)rows * ((double)d * sizeof(float) + sizeof(float)));
   bo_memory_plan_add(&plan, "heaps", (job->size > 1 ? 3.0 : 1.0) * (double)rows * k * 12 + (double)BO_TILE_ROWS * (BO_TILE_ROWS + 1) * 4);
   bo_memory_plan_add(&plan, "graph", (double)rows * k * (p->opts.symmetrize == BO_SYM_NONE ? 48.0 : 136.0));
   PetscCall(bo_memory_preflight(job->comm, &plan, job->memory_limit));

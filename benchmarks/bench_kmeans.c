@@ -1,0 +1,427 @@
+/* bench_kmeans.c - the kernels of the clustering family, timed on real and synthetic data against
+ * in-run references (memory streaming, sgemm) and across rank counts.
+ *
+ *   mpirun -n P build/benchmarks/bench_kmeans assign FEATURES.h5 [--k 10] [--init INIT.h5] [--reps 15]
+ *       bo_kmeans_assign and bo_kmeans_means (hard) on the file's rows (bo_dataset_read), one
+ *       K-means iteration (assign then means, as bo_cluster_run does it), and, in the same run,
+ *       the time to stream the shard from memory: a plain sum of its floats (8 vector lanes, AVX2
+ *       clone like the library's kernels), the floor of any pass over X.  Prototypes: /prototypes
+ *       of INIT.h5 (K x D floats, the peers' initial centroids) or K rows drawn with
+ *       bo_kmeans_random (seed 42).
+ *   mpirun -n P build/benchmarks/bench_kmeans synthetic [--n 2000000] [--d 128] [--k 1000] [--reps 3] [--block 8192]
+ *       The same assignment on an N x D matrix generated in memory (never stored) with the
+ *       project's Philox streams: row i is centre c_i plus uniform noise, c_i and the noise drawn
+ *       from the stream (seed 42, i), so each rank generates exactly its own rows (tile
+ *       partition).  Prototypes: the K centres, each perturbed.  Reference: cblas_sgemm of the
+ *       same shapes in the same run, (a) tile by tile (BO_TILE_ROWS x D times D x K, what the
+ *       assignment calls per tile) and (b) in blocks of --block rows (a larger M, closer to
+ *       the BLAS peak).  GFlop/s = 2 N D K / seconds (the distance products; the argmin is free).
+ *   mpirun -n P build/benchmarks/bench_kmeans bound FEATURES.h5 GRAPH.h5 [--k 10] [--init INIT.h5] [--its 20] [--reps 5] [--lambda 1.3]
+ *       bo_bound_run on the kNN graph of GRAPH.h5 (task knn) with A = |x - m|^2 for the K
+ *       prototypes, Y0 = softmax(-A), tol < 0 so that exactly --its bound iterations run (each one
+ *       ghost exchange + W*Y + energy + step); plus one bo_graph_gather_ghosts and one
+ *       bo_graph_spmm alone.  Bytes per iteration from the exchange plan: each rank receives
+ *       nghost x K doubles and sends nsend x K doubles.
+ *
+ * Every time is the median over --reps of the max over ranks of one call between barriers
+ * (MPI_Wtime).  OpenBLAS runs one thread per rank (openblas_set_num_threads(1)), as in boundopt.
+ * Output: one JSON line per case on rank 0's stdout, with "ratio" = time / reference time
+ * ("peer" names the reference), and the load average when the case ended.
+ */
+#include "boundopt/bound.h"
+#include "boundopt/dataset.h"
+#include "boundopt/error.h"
+#include "boundopt/graph.h"
+#include "boundopt/h5.h"
+#include "boundopt/kmeans.h"
+#include "boundopt/memory.h"
+#include "boundopt/rng.h"
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_REPS 101
+
+typedef struct {
+  const char *mode, *features, *graph, *init;
+  int64_t     n, d, k, block;
+  int         reps, its;
+  double      lambda;
+  PetscMPIInt rank, size;
+} args_t;
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double loadavg(void)
+{
+  double l = -1;
+  FILE  *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
+/* ---------------------------------------------------------------- timed operations */
+
+typedef enum { OP_ASSIGN, OP_MEANS, OP_ITERATION, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
+
+typedef struct {
+  const args_t *a;
+  bo_rows       rows;
+  int64_t       d, k;
+  const float  *x;
+  float        *m, *m_work, *g;
+  int32_t      *labels;
+  double       *mind, *weight;
+  volatile float sink;
+  /* bound */
+  bo_graph     *w;
+  double       *A, *y0, *y, *ghosts, *b;
+  int           bound_its;
+} ctx_t;
+
+/* The floor of a pass over X: every float of the shard summed in 8 lanes. */
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+static float stream_sum(int64_t count, const float *x)
+{
+  float   lane[8] = {0};
+  int64_t i       = 0;
+  for (; i + 8 <= count; i += 8)
+    for (int l = 0; l < 8; l++) lane[l] += x[i + l];
+  for (; i < count; i++) lane[0] += x[i];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+static PetscErrorCode run_op(ctx_t *c, op_t op)
+{
+  int64_t local = bo_rows_local(&c->rows), d = c->d, k = c->k;
+
+  PetscFunctionBeginUser;
+  switch (op) {
+  case OP_ASSIGN:
+    PetscCall(bo_kmeans_assign(&c->rows, d, c->x, k, c->m, c->labels, c->mind));
+    break;
+  case OP_MEANS: /* on a copy, so that every repetition starts from the same prototypes */
+    PetscCall(PetscArraycpy(c->m_work, c->m, k * d));
+    PetscCall(bo_kmeans_means(PETSC_COMM_WORLD, &c->rows, d, c->x, k, c->labels, NULL, c->m_work, c->weight));
+    break;
+  case OP_ITERATION: /* one outer K-means iteration of bo_cluster_run: means of the last labels, then assign */
+    PetscCall(PetscArraycpy(c->m_work, c->m, k * d));
+    PetscCall(bo_kmeans_means(PETSC_COMM_WORLD, &c->rows, d, c->x, k, c->labels, NULL, c->m_work, c->weight));
+    PetscCall(bo_kmeans_assign(&c->rows, d, c->x, k, c->m_work, c->labels, c->mind));
+    break;
+  case OP_STREAM:
+    c->sink = stream_sum(local * d, c->x);
+    break;
+  case OP_SGEMM_TILE:
+  case OP_SGEMM_BLOCK: {
+    int64_t step = op == OP_SGEMM_TILE ? BO_TILE_ROWS : c->a->block;
+    for (int64_t lo = 0; lo < local; lo += step) {
+      int64_t rows = PetscMin(step, local - lo);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, c->x + lo * d, (int)d, c->m, (int)d, 0.0f, c->g, (int)k);
+    }
+    c->sink = c->g[0];
+  } break;
+  case OP_BOUND: {
+    bo_bound_opts o = {.lambda = c->a->lambda, .max_it = c->a->its, .tol = -1.0}; /* tol < 0: never stops early */
+    double        energy;
+    PetscCall(PetscArraycpy(c->y, c->y0, local * k));
+    PetscCall(bo_bound_run(&c->rows, k, c->A, c->w, &o, c->y, &energy, &c->bound_its));
+  } break;
+  case OP_GATHER:
+    PetscCall(bo_graph_gather_ghosts(c->w, k, c->y0, c->ghosts));
+    break;
+  case OP_SPMM:
+    bo_graph_spmm(c->w, k, c->y0, c->ghosts, c->b);
+    break;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Median over reps of the max over ranks of one op between barriers (after one untimed warm-up). */
+static PetscErrorCode time_op(ctx_t *c, op_t op, int reps, double *seconds)
+{
+  double t[MAX_REPS];
+
+  PetscFunctionBeginUser;
+  PetscCall(run_op(c, op));
+  for (int r = 0; r < reps; r++) {
+    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+    double t0 = MPI_Wtime();
+    PetscCall(run_op(c, op));
+    double local = MPI_Wtime() - t0;
+    PetscCallMPI(MPI_Allreduce(&local, &t[r], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+  }
+  *seconds = median(t, reps);
+  PetscFunctionReturn(0);
+}
+
+/* /prototypes (else /features) of an init file: K x D floats, replicated. */
+static PetscErrorCode read_init(const char *path, int64_t k, int64_t d, float *m)
+{
+  hid_t      f;
+  bo_h5_info info;
+  PetscBool  has;
+  const char *name = "/prototypes";
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_h5_open_read(PETSC_COMM_WORLD, path, &f));
+  PetscCall(bo_h5_exists(f, name, &has));
+  if (!has) name = "/features";
+  PetscCall(bo_h5_dataset_info(f, path, name, &info));
+  PetscCheck(info.rank == 2 && (int64_t)info.dims[0] == k && (int64_t)info.dims[1] == d, PETSC_COMM_WORLD, BO_ERR_INPUT, "%s%s: %lld x %lld; expected K x D = %lld x %lld", path, name,
+             (long long)info.dims[0], (long long)(info.rank > 1 ? info.dims[1] : 0), (long long)k, (long long)d);
+  PetscCall(bo_h5_read_array(f, name, H5T_NATIVE_FLOAT, m));
+  PetscCall(bo_h5_close(&f));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode seed_prototypes(const args_t *a, const bo_dataset *ds, float *m)
+{
+  PetscFunctionBeginUser;
+  if (a->init) PetscCall(read_init(a->init, a->k, ds->d, m));
+  else PetscCall(bo_kmeans_random(PETSC_COMM_WORLD, &ds->rows, ds->d, ds->x, a->k, 42, m));
+  PetscFunctionReturn(0);
+}
+
+static void json_head(const args_t *a, const char *bench, const char *name, int64_t n, int64_t d, int64_t k)
+{
+  printf("{\"bench\":\"%s\",\"case\":\"%s\",\"ranks\":%d,\"n\":%lld,\"d\":%lld,\"k\":%lld,\"reps\":%d,", bench, name, a->size, (long long)n, (long long)d, (long long)k, a->reps);
+}
+
+/* ---------------------------------------------------------------- assign: real data */
+
+static PetscErrorCode bench_assign(args_t *a)
+{
+  bo_dataset           ds;
+  bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
+  ctx_t                c  = {.a = a};
+  double               t_assign, t_means, t_iter, t_stream, t_tile;
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_dataset_read(PETSC_COMM_WORLD, a->features, &ro, &ds));
+  int64_t local = bo_rows_local(&ds.rows);
+  c.rows = ds.rows; c.d = ds.d; c.k = a->k; c.x = ds.x;
+  PetscCheck(a->k >= 1 && a->k <= ds.n, PETSC_COMM_WORLD, BO_ERR_INPUT, "--k %lld with N = %lld; expected 1 <= K <= N", (long long)a->k, (long long)ds.n);
+  PetscCall(PetscMalloc6(a->k * ds.d, &c.m, a->k * ds.d, &c.m_work, PetscMax(1, local), &c.labels, PetscMax(1, local), &c.mind, a->k, &c.weight, BO_TILE_ROWS * a->k, &c.g));
+  PetscCall(seed_prototypes(a, &ds, c.m));
+  PetscCall(time_op(&c, OP_STREAM, a->reps, &t_stream));
+  PetscCall(time_op(&c, OP_SGEMM_TILE, a->reps, &t_tile));
+  PetscCall(time_op(&c, OP_ASSIGN, a->reps, &t_assign)); /* leaves the labels of c.m for the means */
+  PetscCall(time_op(&c, OP_MEANS, a->reps, &t_means));
+  PetscCall(run_op(&c, OP_ASSIGN));
+  PetscCall(time_op(&c, OP_ITERATION, a->reps, &t_iter));
+  if (!a->rank) {
+    double gb = (double)ds.n * (double)ds.d * 4 / 1e9, fl = 2.0 * (double)ds.n * (double)ds.d * (double)a->k, la = loadavg();
+    const char *peer = "stream X: sum of the shard's floats";
+    struct { const char *name; double t; } cs[] = {{"assign", t_assign}, {"means", t_means}, {"iteration", t_iter}};
+    for (int i = 0; i < 3; i++) {
+      json_head(a, "kmeans_kernels", cs[i].name, ds.n, ds.d, a->k);
+      printf("\"data\":\"%s\",\"seconds\":%.6f,\"gflops\":%.2f,\"x_gb_per_s\":%.2f,\"peer\":\"%s\",\"peer_seconds\":%.6f,\"peer_gb_per_s\":%.2f,\"ratio\":%.3f,"
+             "\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"load\":%.2f}\n", a->features, cs[i].t,
+             i == 1 ? 0.0 : fl / cs[i].t / 1e9, gb / cs[i].t, peer, t_stream, gb / t_stream, cs[i].t / t_stream, t_tile, fl / t_tile / 1e9, la);
+    }
+    fflush(stdout);
+  }
+  PetscCall(PetscFree6(c.m, c.m_work, c.labels, c.mind, c.weight, c.g));
+  PetscCall(bo_dataset_destroy(&ds));
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- synthetic: large K */
+
+enum { RNG_CENTRES = 11, RNG_ROWS = 12, RNG_PROTOS = 13 };
+
+static PetscErrorCode bench_synthetic(args_t *a)
+{
+  ctx_t          c = {.a = a};
+  bo_rows        rows;
+  float         *x, *centres;
+  double         t_assign, t_tile, t_block, t_gen;
+  int64_t        n = a->n, d = a->d, k = a->k;
+  bo_memory_plan plan = {.task = "bench_kmeans synthetic"};
+
+  PetscFunctionBeginUser;
+  PetscCheck(n >= 1 && d >= 1 && k >= 1 && k <= n && a->block >= 1, PETSC_COMM_WORLD, BO_ERR_INPUT, "--n %lld --d %lld --k %lld --block %lld; expected 1 <= K <= N, D >= 1, block >= 1", (long long)n, (long long)d, (long long)k, (long long)a->block);
+  bo_rows_partition(n, a->rank, a->size, &rows);
+  int64_t local = bo_rows_local(&rows), gblock = PetscMax(a->block, BO_TILE_ROWS);
+  bo_memory_plan_add(&plan, "X shard", (double)local * (double)d * 4);
+  bo_memory_plan_add(&plan, "labels and distances", (double)local * 12);
+  bo_memory_plan_add(&plan, "sgemm block output", (double)gblock * (double)k * 4);
+  bo_memory_plan_add(&plan, "centres and prototypes", 3.0 * (double)k * (double)d * 4);
+  PetscCall(bo_memory_preflight(PETSC_COMM_WORLD, &plan, 0));
+  PetscCall(PetscMalloc6(PetscMax(1, local * d), &x, k * d, &centres, k * d, &c.m, PetscMax(1, local), &c.labels, PetscMax(1, local), &c.mind, gblock * k, &c.g));
+
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  double t0 = MPI_Wtime();
+  for (int64_t cc = 0; cc < k; cc++) { /* centres in [-1, 1]^D, the same on every rank */
+    bo_rng r;
+    bo_rng_init(&r, 42, (uint64_t)cc, RNG_CENTRES);
+    for (int64_t j = 0; j < d; j++) centres[cc * d + j] = (float)(2 * bo_rng_uniform(&r) - 1);
+  }
+  for (int64_t i = 0; i < local; i++) { /* row = its centre + uniform noise of width 0.5 */
+    bo_rng r;
+    bo_rng_init(&r, 42, (uint64_t)(rows.lo + i), RNG_ROWS);
+    const float *ctr = centres + bo_rng_below(&r, (uint64_t)k) * d;
+    for (int64_t j = 0; j < d; j += 2) { /* two noise values per 64-bit draw */
+      uint64_t u = bo_rng_u64(&r);
+      x[i * d + j] = ctr[j] + (float)((double)(u & 0xffffffffu) * 0x1p-32 - 0.5) * 0.5f;
+      if (j + 1 < d) x[i * d + j + 1] = ctr[j + 1] + (float)((double)(u >> 32) * 0x1p-32 - 0.5) * 0.5f;
+    }
+  }
+  for (int64_t cc = 0; cc < k; cc++) { /* prototypes: the centres, perturbed */
+    bo_rng r;
+    bo_rng_init(&r, 42, (uint64_t)cc, RNG_PROTOS);
+    for (int64_t j = 0; j < d; j++) c.m[cc * d + j] = centres[cc * d + j] + (float)(bo_rng_uniform(&r) - 0.5) * 0.1f;
+  }
+  double tl = MPI_Wtime() - t0;
+  PetscCallMPI(MPI_Allreduce(&tl, &t_gen, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+
+  c.rows = rows; c.d = d; c.k = k; c.x = x;
+  PetscCall(time_op(&c, OP_SGEMM_TILE, a->reps, &t_tile));
+  PetscCall(time_op(&c, OP_ASSIGN, a->reps, &t_assign));
+  PetscCall(time_op(&c, OP_SGEMM_BLOCK, a->reps, &t_block));
+  if (!a->rank) {
+    double fl = 2.0 * (double)n * (double)d * (double)k / 1e9, la = loadavg();
+    struct { const char *peer; double t; } ps[] = {{"cblas_sgemm per tile of 256 rows", t_tile}, {"cblas_sgemm per block of rows", t_block}};
+    for (int i = 0; i < 2; i++) {
+      json_head(a, "kmeans_large", "assign", n, d, k);
+      printf("\"data\":\"synthetic (Philox, generated per rank in %.2f s)\",\"x_gbytes\":%.3f,\"seconds\":%.4f,\"gflops\":%.2f,\"peer\":\"%s\",\"peer_rows\":%lld,\"peer_seconds\":%.4f,\"peer_gflops\":%.2f,\"ratio\":%.3f,\"load\":%.2f}\n",
+             t_gen, (double)n * (double)d * 4 / 1e9, t_assign, fl / t_assign, ps[i].peer, (long long)(i ? a->block : BO_TILE_ROWS), ps[i].t, fl / ps[i].t, (fl / t_assign) / (fl / ps[i].t), la);
+    }
+    fflush(stdout);
+  }
+  PetscCall(PetscFree6(x, centres, c.m, c.labels, c.mind, c.g));
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- bound: kNN graph */
+
+static PetscErrorCode bench_bound(args_t *a)
+{
+  bo_dataset           ds;
+  bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
+  bo_graph             g  = {0};
+  ctx_t                c  = {.a = a};
+  double               t_bound, t_gather, t_spmm;
+
+  PetscFunctionBeginUser;
+  PetscCheck(a->its >= 1, PETSC_COMM_WORLD, BO_ERR_INPUT, "--its %d; expected at least 1 bound iteration", a->its);
+  PetscCall(bo_dataset_read(PETSC_COMM_WORLD, a->features, &ro, &ds));
+  int64_t local = bo_rows_local(&ds.rows), k = a->k;
+  PetscCall(bo_graph_read(PETSC_COMM_WORLD, a->graph, &ds.rows, &g));
+  PetscCall(bo_graph_setup_exchange(&g));
+  c.rows = ds.rows; c.d = ds.d; c.k = k; c.x = ds.x; c.w = &g;
+  PetscCall(PetscMalloc1(k * ds.d, &c.m));
+  PetscCall(PetscMalloc5(PetscMax(1, local * k), &c.A, PetscMax(1, local * k), &c.y0, PetscMax(1, local * k), &c.y, PetscMax(1, g.nghost * k), &c.ghosts, PetscMax(1, local * k), &c.b));
+  PetscCall(seed_prototypes(a, &ds, c.m));
+  PetscCall(bo_kmeans_sqdist(&ds.rows, ds.d, ds.x, k, c.m, c.A));
+  bo_bound_softmax(local, k, c.A, c.y0);
+  PetscCall(time_op(&c, OP_BOUND, a->reps, &t_bound));
+  PetscCall(time_op(&c, OP_GATHER, a->reps, &t_gather));
+  PetscCall(time_op(&c, OP_SPMM, a->reps, &t_spmm));
+
+  /* exchange plan: rows received (nghost) and sent (nsend) per rank, and edges */
+  int64_t mine[3] = {g.nghost, g.nsend, g.indptr[local]}, tot[3], mx[3];
+  PetscCallMPI(MPI_Allreduce(mine, tot, 3, MPI_INT64_T, MPI_SUM, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allreduce(mine, mx, 3, MPI_INT64_T, MPI_MAX, PETSC_COMM_WORLD));
+  if (!a->rank) {
+    double per_it = t_bound / a->its, la = loadavg();
+    json_head(a, "bound", "bound_iteration", ds.n, ds.d, k);
+    printf("\"graph\":\"%s\",\"edges\":%lld,\"lambda\":%g,\"its\":%d,\"seconds_total\":%.5f,\"seconds\":%.6f,\"gather_seconds\":%.6f,\"spmm_seconds\":%.6f,"
+           "\"ghost_rows_total\":%lld,\"ghost_rows_max\":%lld,\"send_rows_total\":%lld,\"bytes_per_iteration\":%lld,\"bytes_per_iteration_max_rank\":%lld,"
+           "\"peer\":\"one ghost exchange + W*Y alone\",\"peer_seconds\":%.6f,\"ratio\":%.3f,\"load\":%.2f}\n",
+           a->graph, (long long)tot[2], a->lambda, c.bound_its, t_bound, per_it, t_gather, t_spmm, (long long)tot[0], (long long)mx[0], (long long)tot[1], (long long)(tot[0] * k * 8), (long long)(mx[0] * k * 8),
+           t_gather + t_spmm, per_it / (t_gather + t_spmm), la);
+    fflush(stdout);
+  }
+  PetscCall(PetscFree(c.m));
+  PetscCall(PetscFree5(c.A, c.y0, c.y, c.ghosts, c.b));
+  PetscCall(bo_graph_destroy(&g));
+  PetscCall(bo_dataset_destroy(&ds));
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int parse(int argc, char **argv, args_t *a)
+{
+  int i = 2, npos = 0;
+  if (argc < 2) return 0;
+  a->mode = argv[1];
+  if (!strcmp(a->mode, "synthetic")) { a->n = 2000000; a->d = 128; a->k = 1000; a->reps = 3; }
+  else if (!strcmp(a->mode, "assign")) { a->k = 10; a->reps = 15; }
+  else if (!strcmp(a->mode, "bound")) { a->k = 10; a->reps = 5; }
+  else return 0;
+  for (; i < argc; i++) {
+    const char *key = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (key[0] != '-') {
+      if (npos == 0) a->features = key;
+      else if (npos == 1) a->graph = key;
+      else return 0;
+      npos++;
+      continue;
+    }
+    if (!v) return 0;
+    i++;
+    if (!strcmp(key, "--k")) a->k = atoll(v);
+    else if (!strcmp(key, "--n")) a->n = atoll(v);
+    else if (!strcmp(key, "--d")) a->d = atoll(v);
+    else if (!strcmp(key, "--reps")) a->reps = atoi(v);
+    else if (!strcmp(key, "--its")) a->its = atoi(v);
+    else if (!strcmp(key, "--block")) a->block = atoll(v);
+    else if (!strcmp(key, "--lambda")) a->lambda = atof(v);
+    else if (!strcmp(key, "--init")) a->init = v;
+    else return 0;
+  }
+  if (a->reps < 1 || a->reps > MAX_REPS) return 0;
+  if (!strcmp(a->mode, "assign")) return npos == 1;
+  if (!strcmp(a->mode, "bound")) return npos == 2;
+  return npos == 0;
+}
+
+int main(int argc, char **argv)
+{
+  args_t         a = {.its = 20, .lambda = 1.3, .block = 8192};
+  PetscErrorCode ierr;
+  int            rank;
+
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (!parse(argc, argv, &a)) {
+    if (!rank)
+      fprintf(stderr, "bench_kmeans: usage: mpirun -n P bench_kmeans assign FEATURES.h5 [--k K] [--init INIT.h5] [--reps R] | synthetic [--n N] [--d D] [--k K] [--reps R] [--block B] | "
+                      "bound FEATURES.h5 GRAPH.h5 [--k K] [--init INIT.h5] [--its I] [--reps R] [--lambda L]; expected one of the three modes\n");
+    MPI_Finalize();
+    return 1;
+  }
+  openblas_set_num_threads(1);
+  ierr = PetscInitializeNoArguments();
+  if (ierr) MPI_Abort(MPI_COMM_WORLD, 2);
+  MPI_Comm_rank(PETSC_COMM_WORLD, &a.rank);
+  MPI_Comm_size(PETSC_COMM_WORLD, &a.size);
+  ierr = bo_error_push_handler();
+  if (!ierr) ierr = bo_h5_init();
+  if (!ierr) {
+    if (!strcmp(a.mode, "assign")) ierr = bench_assign(&a);
+    else if (!strcmp(a.mode, "synthetic")) ierr = bench_synthetic(&a);
+    else ierr = bench_bound(&a);
+  }
+  if (ierr) bo_error_exit(ierr);
+  PetscFinalize();
+  MPI_Finalize();
+  return 0;
+}
