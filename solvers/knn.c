@@ -16,8 +16,9 @@
  * of the next block posted before the distances to the current one; own + current + next = three
  * blocks resident).  Each unordered pair of blocks is computed once: at step t < P/2 rank r does
  * all tile pairs with the block of r - t; at t = P/2 (P even) the two ranks facing each other split
- * the tile pairs by parity; the block of r + t's candidate lists for the visiting rows travel back
- * to their owner at the end of the step and are merged.  Blocks travel floor(P/2) steps only, so
+ * the tile pairs by parity.  The candidates found for the visiting rows (one top-k list per row)
+ * travel back to their owner at the end of the step and are merged into its heaps; meanwhile rank
+ * r merges the lists that rank r + t found for r's rows.  Blocks travel floor(P/2) steps only, so
  * each rank does about N^2/(2P) distance pairs: the sgemm work is halved as in a serial
  * symmetric computation.
  *
@@ -287,9 +288,8 @@ static PetscErrorCode find_neighbours(MPI_Comm comm, const bo_rows *rows, int64_
 
   for (int t = 1; t <= T; t++) {
     int     s = (rank - t + P) % P, back = (rank + t) % P, cur = (t - 1) & 1;
-    bo_rows srows, brows;
+    bo_rows srows;
     bo_rows_partition(n, s, P, &srows);
-    bo_rows_partition(n, back, P, &brows);
     vis = (block){.rows = srows, .x = buf[cur], .nrm = vnrm, .h = &cand};
     cand.rows = bo_rows_local(&srows);
     heaps_reset(&cand);
