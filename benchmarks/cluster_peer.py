@@ -7,7 +7,7 @@
 
     /usr/bin/python3 benchmarks/cluster_peer.py report --features F --init I --graph G
         [--threads 2] [--iters 20] [--reps 3] [--knn-reps 1] [--raw RAW.jsonl]
-        [--iters-run RANKS:WALL:RESULTS.h5] [--run NAME:RANKS:WALL:RESULTS.h5 ...]
+        [--iters-run RANKS:WALL:RESULTS.h5 ...] [--run NAME:RANKS:WALL:RESULTS.h5 ...]
         [--knn-run RANKS:WALL:GRAPH.h5 ...]
       prints, one JSON line per case (ratio = boundopt / peer unless the line says otherwise):
       * kmeans_kernels / kmeans_large / bound lines of RAW (bench_kmeans), passed through;
@@ -70,8 +70,10 @@ def emit(d):
     print(json.dumps(d), flush=True)
 
 
-def median_time(fn, reps):
+def median_time(fn, reps, warmup=True):
     times, out = [], None
+    if warmup:  # the first fit of a process pays imports and thread-pool start-up
+        fn()
     for _ in range(reps):
         t0 = time.perf_counter()
         out = fn()
@@ -154,7 +156,7 @@ def report_cmd(argv):
     ap.add_argument("--knn-reps", type=int, default=1)
     ap.add_argument("--knn", type=int, default=5)
     ap.add_argument("--raw")
-    ap.add_argument("--iters-run")
+    ap.add_argument("--iters-run", action="append", default=[])
     ap.add_argument("--run", action="append", default=[])
     ap.add_argument("--knn-run", action="append", default=[])
     a = ap.parse_args(argv)
@@ -199,10 +201,16 @@ def report_cmd(argv):
 
     # ---- per-iteration time against sklearn and FAISS
     if a.iters_run:
-        ranks, wall, path = split_run(a.iters_run, False)
-        attrs, t, energy, _, _ = read_results(path)
-        its = int(attrs["iterations"])
-        bo_sources = [("cluster job (compute / iterations)", t["compute"] / its, ranks)]
+        per_it, objs = [], set()
+        for spec in a.iters_run:  # repetitions of one job: median of compute / iterations
+            ranks, wall, path = split_run(spec, False)
+            attrs, t, energy, _, _ = read_results(path)
+            its = int(attrs["iterations"])
+            per_it.append(t["compute"] / its)
+            objs.add(float(energy[its - 1]))
+        if len(objs) != 1:
+            sys.exit(f"cluster_peer: the K-means jobs' energies differ between repetitions ({sorted(objs)}); expected identical runs")
+        bo_sources = [(f"cluster job (compute / iterations, median of {len(per_it)})", statistics.median(per_it), ranks)]
         it_line = find("kmeans_kernels", "iteration", thr)
         if it_line:
             bo_sources.insert(0, ("bench_kmeans iteration (means + assign)", it_line["seconds"], thr))
@@ -232,7 +240,7 @@ def report_cmd(argv):
             index.add(x)
             return index.search(x, a.knn)
         with threadpoolctl.threadpool_limits(limits=thr):
-            t_f, (_, nbr) = median_time(search, a.knn_reps)
+            t_f, (_, nbr) = median_time(search, a.knn_reps, warmup=False)
         for spec in a.knn_run:
             ranks, wall, path = split_run(spec, False)
             with h5py.File(path, "r") as f:
@@ -264,7 +272,7 @@ def report_cmd(argv):
     # ---- full cluster runs against sklearn to convergence
     if a.run:
         with threadpoolctl.threadpool_limits(limits=thr):
-            t_sk, km = median_time(lambda: sklearn_fit(x, init, 100), 1)
+            t_sk, km = median_time(lambda: sklearn_fit(x, init, 100), 1, warmup=False)
         sk_nmi, sk_nmig, sk_acc = nmi_acc(labels, km.labels_)
         base_nmi = None
         for spec in a.run:

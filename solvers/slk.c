@@ -192,8 +192,10 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     st->energy[it] = energy;
     PetscCall(reseed_empty(comm, rows, d, x, o, st, far, &any_empty));
     if (any_empty && o->on_empty == BO_ON_EMPTY_STOP) { /* the reference: restore and stop */
-      PetscCall(PetscArraycpy(st->prototypes, prev_protos, k * d));
-      PetscCall(PetscArraycpy(st->labels, prev_labels, local));
+      if (it > 0) { /* at the first iteration there is nothing before: keep the seeds' assignment */
+        PetscCall(PetscArraycpy(st->prototypes, prev_protos, k * d));
+        PetscCall(PetscArraycpy(st->labels, prev_labels, local));
+      }
       st->stopped_empty = PETSC_TRUE;
     }
     PetscCall(count_changes(comm, local, st->labels, prev_labels, &changes));

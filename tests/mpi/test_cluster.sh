@@ -18,6 +18,15 @@ done
 check "results hold assignments, prototypes, energy, bound_iterations, cluster_sizes and the metrics" bash -c "for o in /assignments /prototypes /energy /bound_iterations /cluster_sizes; do h5dump -H -d \$o '$D/slk-ms-1.h5' >/dev/null || exit 1; done; for a in nmi nmi_geometric acc iterations; do h5dump -a /\$a '$D/slk-ms-1.h5' >/dev/null || exit 1; done"
 check "cluster sizes add up to N" bash -c "h5dump -y -w 0 -d /cluster_sizes '$D/kmeans-1.h5' | sed -n '/DATA {/,/}/p' | tr -s ', ' '\n\n' | awk '\$1+0==\$1 && NF {s+=\$1} END {exit !(s==1500)}'"
 
+# Empty clusters: seeds x0, x1, x1 (a copy) on two blobs; cluster 2 loses every tie and empties.
+"$TOOLS/mkfeatures" "$D/two.h5" -n 300 -d 6 -classes 2 -sep 50 -seed 1
+"$TOOLS/mkfeatures" "$D/seeds.h5" -n 3 -d 6 -classes 2 -sep 50 -seed 1 -duplicate-last -labels none
+for p in 1 3; do run_np "$p" -task cluster -input "$D/two.h5" -output "$D/empty$p.h5" -cluster_k 3 -cluster_init "$D/seeds.h5" -cluster_monitor; done
+check "an empty cluster is re-seeded with the farthest point and reported" bash -c "h5dump -a /empty_reseeds '$D/empty1.h5' | grep -Eq '\(0\): [1-9]' && grep -q 'reseeded [1-9]' '$D/out.txt' && h5dump -y -w 0 -d /cluster_sizes '$D/empty1.h5' | sed -n '/DATA {/,/}/p' | grep -Evq '(^|[ ,])0(,|$| )'"
+check "re-seeding is identical at 1 and 3 ranks" same_results "$D/empty1.h5" "$D/empty3.h5"
+run_np 2 -task cluster -input "$D/two.h5" -output "$D/stop.h5" -cluster_k 3 -cluster_init "$D/seeds.h5" -cluster_on_empty stop
+check "on_empty stop restores the previous iteration and stops (as the reference)" bash -c "h5dump -a /iterations '$D/stop.h5' | grep -q '(0): 1' && h5dump -a /empty_reseeds '$D/stop.h5' | grep -q '(0): 0'"
+
 # Bundled data: Letter Recognition (26 clusters), K-means and SLK-MS, rank-count independent.
 for m in kmeans slk-ms; do
   for p in 1 3; do run_np "$p" -task cluster -input "$D/letters-l2.h5" -output "$D/let-$m-$p.h5" -cluster_method $m -cluster_k 26 || fail "letters $m at $p ranks" "$(cat "$D/err.txt")"; done

@@ -2,7 +2,7 @@
  *
  *   mkfeatures OUT.h5 [-n N] [-d D] [-classes C] [-seed S] [-dtype float32|float64|int32]
  *              [-rank 2|3] [-labels ok|none|short|negative|float] [-nan ROW] [-names]
- *              [-no-features] [-identical] [-sep S]
+ *              [-no-features] [-identical] [-duplicate-last] [-sep S]
  *
  * Rows are Gaussian blobs (unit variance) around C centres S apart in each of their dimensions (class = row % C), drawn from the
  * project's counter-based streams, so a file is the same on every machine.  Serial HDF5.
@@ -18,7 +18,7 @@ typedef struct {
   const char *out, *dtype, *labels;
   long        n, d, classes, seed, rank, nan_row;
   double      sep;
-  int         names, no_features, identical;
+  int         names, no_features, identical, duplicate_last;
 } args_t;
 
 static int parse(int argc, char **argv, args_t *a)
@@ -31,6 +31,7 @@ static int parse(int argc, char **argv, args_t *a)
     if (!strcmp(k, "-names")) { a->names = 1; continue; }
     if (!strcmp(k, "-no-features")) { a->no_features = 1; continue; }
     if (!strcmp(k, "-identical")) { a->identical = 1; continue; }
+    if (!strcmp(k, "-duplicate-last")) { a->duplicate_last = 1; continue; }
     i++;
     if (!strcmp(k, "-n")) a->n = atol(v);
     else if (!strcmp(k, "-d")) a->d = atol(v);
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
   }
   if (a.identical)
     for (long i = 0; i < a.n * a.d; i++) x[i] = 1.0;
+  if (a.duplicate_last && a.n >= 2)
+    for (long j = 0; j < a.d; j++) x[(a.n - 1) * a.d + j] = x[(a.n - 2) * a.d + j];
   if (a.nan_row >= 0 && a.nan_row < a.n) x[a.nan_row * a.d + a.d / 2] = NAN;
   hid_t f = H5Fcreate(a.out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) { fprintf(stderr, "mkfeatures: cannot create %s\n", a.out); return 1; }
