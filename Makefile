@@ -16,8 +16,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT       ?= -O3 -march=x86-64-v2
 CFLAGS    ?= $(OPT) -g
 WARN      := -Wall -Wextra -Wno-unused-parameter
-CPPFLAGS  += -std=c17 -D_POSIX_C_SOURCE=200809L -Iinclude -Isolvers $(PKG_CFLAGS) \
-             -DBO_VERSION='"$(VERSION)"' -DBO_GIT_REV='"$(GIT_REV)"'
+CPPFLAGS  += -std=c17 -D_POSIX_C_SOURCE=200809L -Iinclude -Isolvers $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS) -lm
 
 BUILD     ?= build
@@ -34,7 +33,7 @@ TOOL_SRC   := $(wildcard tests/tools/*.c benchmarks/*.c)
 TOOL_BIN   := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRC))
 DEPFILES   := $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
 
-.PHONY: all deps bench-deps run test unit mpitest asan bench install clean help check-deps
+.PHONY: all deps bench-deps run test unit mpitest asan bench install clean help check-deps tools FORCE
 
 all: check-deps $(BIN)/boundopt
 
@@ -82,6 +81,14 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(BUILD)/libboundopt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(BUILD)/libboundopt.a $(LDLIBS)
 
 tools: $(TOOL_BIN)
+
+# The git revision goes into version.o only, rebuilt when the revision (or dirtiness) changes.
+$(BUILD)/git_rev: FORCE
+	@mkdir -p $(@D)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+$(BUILD)/src/core/version.o: $(BUILD)/git_rev
+$(BUILD)/src/core/version.o: CPPFLAGS += -DBO_VERSION='"$(VERSION)"' -DBO_GIT_REV='"$(GIT_REV)"'
+FORCE:
 
 run: deps
 	@$(MAKE) --no-print-directory all tools

@@ -15,18 +15,62 @@ void bo_bound_softmax(int64_t local, int64_t k, const double *a, double *y)
   }
 }
 
-/* -A + lambda B into z, then the row softmax. */
-static void bound_step(int64_t local, int64_t k, const double *a, const double *b, double lambda, double *y)
+/* -A + lambda B into z, then the row softmax.  ent[i] = sum_c y log y of the new row, from the
+ * log-sum-exp (log y_c = z_c - hi - log s): one log per row instead of one per entry. */
+static void bound_step(int64_t local, int64_t k, const double *a, const double *b, double lambda, double *y, double *ent)
 {
   for (int64_t i = 0; i < local; i++) {
-    double *yi = y + i * k, hi = -INFINITY, s = 0;
+    double *yi = y + i * k, hi = -INFINITY, s = 0, yz = 0;
     for (int64_t c = 0; c < k; c++) {
       yi[c] = -a[i * k + c] + lambda * b[i * k + c];
       hi    = PetscMax(hi, yi[c]);
     }
-    for (int64_t c = 0; c < k; c++) s += (yi[c] = exp(yi[c] - hi));
-    for (int64_t c = 0; c < k; c++) yi[c] /= s;
+    for (int64_t c = 0; c < k; c++) {
+      double z = yi[c] - hi;
+      s += (yi[c] = z < -700 ? 0.0 : exp(z)); /* below e^-700 the weight is nothing, and the
+                                                  underflowing exp takes a slow path */
+      yz += yi[c] * z;
+    }
+    double inv = 1.0 / s, logs = log(s);
+    for (int64_t c = 0; c < k; c++) yi[c] *= inv;
+    ent[i] = yz * inv - logs;
   }
+}
+
+/* sum_c y log max(y, 1e-20) of each row (the iterate handed in, before any step). */
+static void row_entropies(int64_t local, int64_t k, const double *y, double *ent)
+{
+  for (int64_t i = 0; i < local; i++) {
+    double e = 0;
+    for (int64_t c = 0; c < k; c++) e += y[i * k + c] * log(PetscMax(y[i * k + c], 1e-20));
+    ent[i] = e;
+  }
+}
+
+/* The energy from per-row entropies: sum ent + y.a - (lambda/2) y.b, per tile then exactly. */
+static PetscErrorCode energy_from_entropies(MPI_Comm comm, const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, const double *ent, double lambda, double bound, double *energy)
+{
+  bo_exactsum sum;
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_exactsum_create(1, bound, &sum));
+  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
+    int64_t lo, hi;
+    double  part = 0;
+    bo_tile_bounds(rows->n, t, &lo, &hi);
+    for (int64_t i = lo - rows->lo; i < hi - rows->lo; i++) {
+      double ya = 0, yb = 0;
+      for (int64_t c = 0; c < k; c++) {
+        ya += y[i * k + c] * a[i * k + c];
+        yb += y[i * k + c] * b[i * k + c];
+      }
+      part += ent[i] + ya - 0.5 * lambda * yb;
+    }
+    PetscCall(bo_exactsum_add(sum, &part));
+  }
+  PetscCall(bo_exactsum_allreduce(comm, sum, energy));
+  PetscCall(bo_exactsum_destroy(&sum));
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, double lambda, double amax, double wmax, double *energy)
@@ -56,28 +100,32 @@ PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, co
 
 PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations)
 {
-  int64_t local = bo_rows_local(rows);
-  double *b, *ghosts, amax = 0, wmax = 0, prev = 0;
-  MPI_Comm comm = w ? w->comm : MPI_COMM_SELF;
+  int64_t  local = bo_rows_local(rows);
+  double  *b, *ghosts, *ent, amax = 0, wmax = 0, prev = 0, bound;
+  MPI_Comm comm;
 
   PetscFunctionBeginUser;
   PetscCheck(w, PETSC_COMM_SELF, BO_ERR_RUNTIME, "bound: no affinity graph; expected one (internal error)");
+  comm = w->comm;
   for (int64_t i = 0; i < local * k; i++) amax = PetscMax(amax, fabs(a[i]));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &amax, 1, MPI_DOUBLE, MPI_MAX, comm));
   PetscCall(bo_graph_max_row_sum(w, &wmax));
-  PetscCall(PetscMalloc2(PetscMax(1, local * k), &b, PetscMax(1, w->nghost * k), &ghosts));
+  /* |y log y| <= 1/e per entry, |y.a| <= amax, |y.b| <= wmax per row */
+  bound = (double)rows->n * ((double)k / 2.718281828459045 + amax + 0.5 * fabs(opts->lambda) * wmax) + 1.0;
+  PetscCall(PetscMalloc3(PetscMax(1, local * k), &b, PetscMax(1, w->nghost * k), &ghosts, PetscMax(1, local), &ent));
+  row_entropies(local, k, y, ent);
   *iterations = 0;
   for (int it = 0;; it++) {
     PetscCall(bo_graph_gather_ghosts(w, k, y, ghosts));
     bo_graph_spmm(w, k, y, ghosts, b);
-    PetscCall(bo_bound_energy(comm, rows, k, a, y, b, opts->lambda, amax, wmax, energy));
+    PetscCall(energy_from_entropies(comm, rows, k, a, y, b, ent, opts->lambda, bound, energy));
     if (it > 1 && fabs(*energy - prev) <= opts->tol * fabs(prev)) break;
     if (it >= opts->max_it) break;
     prev = *energy;
-    bound_step(local, k, a, b, opts->lambda, y);
+    bound_step(local, k, a, b, opts->lambda, y, ent);
     (*iterations)++;
   }
-  PetscCall(PetscFree2(b, ghosts));
+  PetscCall(PetscFree3(b, ghosts, ent));
   PetscFunctionReturn(0);
 }
 

@@ -10,6 +10,7 @@
  */
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
+#include "boundopt/version.h"
 #include "boundopt/job.h"
 #include "boundopt/signals.h"
 #include "boundopt/tasks.h"
@@ -17,12 +18,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#ifndef BO_VERSION
-  #define BO_VERSION "unknown"
-#endif
-#ifndef BO_GIT_REV
-  #define BO_GIT_REV "unknown"
-#endif
 
 void openblas_set_num_threads(int); /* OpenBLAS's own API; not in the reference cblas.h */
 
@@ -33,7 +28,7 @@ static void print_version(void)
 {
   unsigned maj, min, rel;
   H5get_libversion(&maj, &min, &rel);
-  printf("boundopt %s (git %s), PETSc %d.%d.%d, HDF5 %u.%u.%u, MPI %d.%d\n", BO_VERSION, BO_GIT_REV, PETSC_VERSION_MAJOR, PETSC_VERSION_MINOR, PETSC_VERSION_SUBMINOR, maj, min, rel, MPI_VERSION, MPI_SUBVERSION);
+  printf("boundopt %s (git %s), PETSc %d.%d.%d, HDF5 %u.%u.%u, MPI %d.%d\n", bo_version(), bo_git_revision(), PETSC_VERSION_MAJOR, PETSC_VERSION_MINOR, PETSC_VERSION_SUBMINOR, maj, min, rel, MPI_VERSION, MPI_SUBVERSION);
 }
 
 /* One line about what is wrong with the job file, or "" when PETSc can read it. */

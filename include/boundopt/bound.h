@@ -11,7 +11,8 @@
  * their update is the same (lambda there = lambda here, so published lambda grids carry over), but
  * they monitor sum [y log y + a y - lambda b y] (lambda, not lambda/2, on the quadratic, and b = W Y
  * of the previous iterate); our reported energy is theirs plus (lambda/2) sum w y.y, computed from
- * B = W Y of the current iterate.  log y is clamped at 1e-20 as in the reference.  Monotone decrease
+ * B = W Y of the current iterate.  log y is clamped at 1e-20 as in the reference for the first
+ * iterate; after a step, sum y log y comes exactly from the step's log-sum-exp (one log per row).  Monotone decrease
  * is not guaranteed (W is not PSD in general): tests assert the caps and the stopping rule.
  *
  * Contract

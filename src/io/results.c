@@ -2,6 +2,7 @@
 #include "boundopt/results.h"
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
+#include "boundopt/version.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -9,12 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef BO_VERSION
-  #define BO_VERSION "unknown"
-#endif
-#ifndef BO_GIT_REV
-  #define BO_GIT_REV "unknown"
-#endif
 
 /* "<dir>/.<base>.tmp.<pid>": same folder, so rename() is atomic. */
 static void temp_name(const char *path, long id, char *tmp, size_t len)
@@ -70,8 +65,8 @@ static PetscErrorCode write_meta(bo_results *r, const bo_job *job)
   PetscCall(bo_results_options_text(&options));
   PetscCall(bo_h5_write_string(r->file, "/meta/options", options));
   PetscCall(PetscFree(options));
-  PetscCall(bo_h5_write_string(r->file, "/meta/version", BO_VERSION));
-  PetscCall(bo_h5_write_string(r->file, "/meta/git_revision", BO_GIT_REV));
+  PetscCall(bo_h5_write_string(r->file, "/meta/version", bo_version()));
+  PetscCall(bo_h5_write_string(r->file, "/meta/git_revision", bo_git_revision()));
   PetscCall(bo_h5_write_string(r->file, "/meta/created", created));
   PetscCall(bo_h5_write_string(r->file, "/meta/task", job->task));
   PetscCall(bo_h5_write_array(r->file, "/meta/schema_version", H5T_NATIVE_INT64, H5T_STD_I64LE, 0, NULL, &schema));
