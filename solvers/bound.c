@@ -119,7 +119,9 @@ PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_
     PetscCall(bo_graph_gather_ghosts(w, k, y, ghosts));
     bo_graph_spmm(w, k, y, ghosts, b);
     PetscCall(energy_from_entropies(comm, rows, k, a, y, b, ent, opts->lambda, bound, energy));
-    if (it > 1 && fabs(*energy - prev) <= opts->tol * fabs(prev)) break;
+    /* it counts steps taken; the reference computes its E_i after step i + 1 and tests i > 1, so the
+     * first comparison is E(Y_3) against E(Y_2): at least three steps, as there. */
+    if (it > 2 && fabs(*energy - prev) <= opts->tol * fabs(prev)) break;
     if (it >= opts->max_it) break;
     prev = *energy;
     bound_step(local, k, a, b, opts->lambda, y, ent);

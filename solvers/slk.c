@@ -95,31 +95,47 @@ static void kernel_costs(int64_t count, double sigma, double *a)
   for (int64_t i = 0; i < count; i++) a[i] = -exp(-a[i] * inv);
 }
 
-/* Step 4b: every empty cluster gets the row farthest from its own prototype (distinct rows). */
+/* Step 4b: every empty cluster gets the row farthest from its own prototype (distinct rows).  A
+ * row taken from a cluster of one empties that cluster in turn, so the sizes are kept up to date
+ * and the scan repeats until no cluster is empty (each pass uses a new row: at most n passes). */
 static PetscErrorCode reseed_empty(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, const double *far, PetscBool *any_empty)
 {
-  int64_t  k = o->k, local = bo_rows_local(rows), *sizes, row;
-  double  *score, value;
+  int64_t     k = o->k, local = bo_rows_local(rows), *sizes, row;
+  double     *score, value;
+  PetscMPIInt size;
+  PetscBool   again = PETSC_TRUE;
 
   PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCall(PetscMalloc2(k, &sizes, PetscMax(1, local), &score));
   PetscCall(bo_cluster_sizes(comm, st, sizes));
   PetscCall(PetscArraycpy(score, far, local));
   *any_empty = PETSC_FALSE;
-  for (int64_t c = 0; c < k; c++) {
-    if (sizes[c] > 0) continue;
-    *any_empty = PETSC_TRUE;
-    if (o->on_empty == BO_ON_EMPTY_STOP) break;
-    PetscCall(bo_rows_argmax(comm, rows, score, &row, &value));
-    PetscCall(bo_rows_gather(comm, rows, d, x, 1, &row, st->prototypes + c * d));
-    if (row >= rows->lo && row < rows->hi) {
-      int64_t i    = row - rows->lo;
-      score[i]     = -1; /* never picked twice */
-      st->labels[i] = (int32_t)c;
-      if (st->y)
-        for (int64_t q = 0; q < k; q++) st->y[i * k + q] = q == c ? 1.0 : 0.0;
+  for (int64_t pass = 0; again && pass <= rows->n; pass++) {
+    again = PETSC_FALSE;
+    for (int64_t c = 0; c < k; c++) {
+      if (sizes[c] > 0) continue;
+      *any_empty = PETSC_TRUE;
+      if (o->on_empty == BO_ON_EMPTY_STOP) break;
+      PetscCall(bo_rows_argmax(comm, rows, score, &row, &value));
+      PetscCheck(value >= 0, comm, BO_ERR_RUNTIME, "cluster: no row left to re-seed cluster %lld; expected K <= N (internal error)", (long long)c);
+      PetscCall(bo_rows_gather(comm, rows, d, x, 1, &row, st->prototypes + c * d));
+      int32_t old = -1;
+      if (row >= rows->lo && row < rows->hi) {
+        int64_t i     = row - rows->lo;
+        old           = st->labels[i];
+        score[i]      = -1; /* never picked twice */
+        st->labels[i] = (int32_t)c;
+        if (st->y)
+          for (int64_t q = 0; q < k; q++) st->y[i * k + q] = q == c ? 1.0 : 0.0;
+      }
+      PetscCallMPI(MPI_Bcast(&old, 1, MPI_INT32_T, bo_rows_owner(rows->n, size, row), comm));
+      sizes[old]--;
+      sizes[c]++;
+      if (!sizes[old]) again = PETSC_TRUE;
+      st->reseeded++;
     }
-    st->reseeded++;
+    if (*any_empty && o->on_empty == BO_ON_EMPTY_STOP) break;
   }
   PetscCall(PetscFree2(sizes, score));
   PetscFunctionReturn(0);
@@ -139,7 +155,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
 {
   int64_t       k = o->k, local = bo_rows_local(rows), changes;
   PetscBool     hard = is_hard(o->method), kernel = bo_cluster_uses_kernel(o->method), any_empty = PETSC_FALSE, stop = PETSC_FALSE;
-  double       *a = NULL, *far, *weight, energy;
+  double       *a = NULL, *far, *weight, energy, *prev_y = NULL;
   float        *prev_protos;
   int32_t      *prev_labels;
   bo_bound_opts bound = o->bound;
@@ -150,10 +166,12 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   if (!hard && !st->y) PetscCall(PetscCalloc1(PetscMax(1, local * k), &st->y));
   if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
+  if (!hard && o->on_empty == BO_ON_EMPTY_STOP) PetscCall(PetscMalloc1(PetscMax(1, local * k), &prev_y));
   while (st->iteration < o->max_it && !stop) {
     int it = st->iteration, sweeps;
     PetscCall(PetscArraycpy(prev_protos, st->prototypes, k * d));
     PetscCall(PetscArraycpy(prev_labels, st->labels, local));
+    if (prev_y) PetscCall(PetscArraycpy(prev_y, st->y, local * k));
     PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
@@ -192,11 +210,13 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     st->energy[it] = energy;
     PetscCall(reseed_empty(comm, rows, d, x, o, st, far, &any_empty));
     if (any_empty && o->on_empty == BO_ON_EMPTY_STOP) { /* the reference: restore and stop */
-      if (it > 0) { /* at the first iteration there is nothing before: keep the seeds' assignment */
+      st->stopped_empty = PETSC_TRUE;
+      if (it > 0) { /* the state of the previous iteration, which stays the last one reported */
         PetscCall(PetscArraycpy(st->prototypes, prev_protos, k * d));
         PetscCall(PetscArraycpy(st->labels, prev_labels, local));
-      }
-      st->stopped_empty = PETSC_TRUE;
+        if (prev_y) PetscCall(PetscArraycpy(st->y, prev_y, local * k));
+        break;
+      } /* at the first iteration there is nothing before: keep the seeds' assignment */
     }
     PetscCall(count_changes(comm, local, st->labels, prev_labels, &changes));
     st->iteration++;
@@ -206,6 +226,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     if (st->converged || st->stopped_empty) stop = PETSC_TRUE;
   }
   PetscCall(PetscFree(a));
+  PetscCall(PetscFree(prev_y));
   PetscCall(PetscFree4(far, weight, prev_protos, prev_labels));
   PetscFunctionReturn(0);
 }

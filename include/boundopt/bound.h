@@ -17,7 +17,8 @@
  *
  * Contract
  *   Row-distributed: a, y, b hold this rank's rows (local x K).  W is a bo_graph with its ghost
- *   exchange set up (graph.h); W = NULL means lambda is ignored (no pairwise term).  Collective.
+ *   exchange set up (graph.h), required by bo_bound_run; in bo_bound_energy b = NULL drops the
+ *   pairwise term.  Collective.
  *   The energy is summed per tile and exactly (reduce.h): iterates and energies are identical for
  *   any number of ranks.
  */
@@ -28,7 +29,8 @@
 typedef struct {
   double lambda;
   int    max_it;  /* cap on bound iterations */
-  double tol;     /* stop when i > 1 and |E_i - E_{i-1}| <= tol |E_{i-1}| */
+  double tol;     /* stop when |E_i - E_{i-1}| <= tol |E_{i-1}|, E_i the energy after i steps, i > 2
+                   * (the reference's i > 1 on its energies, which are one step later) */
 } bo_bound_opts;
 
 /* y[i*k + c] = softmax_c(-a[i*k + c]) for every local row (row maximum subtracted first). */
@@ -36,7 +38,8 @@ void bo_bound_softmax(int64_t local, int64_t k, const double *a, double *y);
 /* Energy of Y given b = W Y (b may be NULL when there is no graph). */
 PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, double lambda, double amax, double wmax, double *energy);
 /* From y = softmax(-A): bound iterations until the stopping rule or the cap.  On return y is the
- * last iterate, *energy its energy, *iterations the number of W*Y products. */
+ * last iterate, *energy its energy, *iterations the number of steps taken (W*Y products are one
+ * more: the last one gives the energy). */
 PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
 /* Labels: argmax over each row (ties: lowest index). */
 void bo_bound_labels(int64_t local, int64_t k, const double *y, int32_t *labels);
