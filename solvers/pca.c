@@ -14,6 +14,15 @@ static void centred_tile(const float *x, int64_t rows_lo, int64_t lo, int64_t hi
   }
 }
 
+/* Rows left out by the mask become zero rows: they add nothing to the Gram matrix. */
+static void mask_tile(const unsigned char *mask, int64_t rows_lo, int64_t lo, int64_t hi, int64_t d, double *out)
+{
+  if (!mask) return;
+  for (int64_t i = lo; i < hi; i++)
+    if (!mask[i - rows_lo])
+      for (int64_t j = 0; j < d; j++) out[(i - lo) * d + j] = 0;
+}
+
 static double max_abs_centred(int64_t local, int64_t d, const float *x, const double *centre)
 {
   double m = 0;
@@ -23,7 +32,7 @@ static double max_abs_centred(int64_t local, int64_t d, const float *x, const do
 }
 
 /* Upper triangle of the d x d covariance sum, packed row by row (d(d+1)/2 values). */
-static PetscErrorCode covariance(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const double *centre, double *cov)
+static PetscErrorCode covariance(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const unsigned char *mask, const double *centre, double *cov)
 {
   int64_t     npacked = d * (d + 1) / 2;
   double     *tile, *gram, *packed, maxabs, bound;
@@ -39,6 +48,7 @@ static PetscErrorCode covariance(MPI_Comm comm, const bo_rows *rows, int64_t d, 
     int64_t lo, hi;
     bo_tile_bounds(rows->n, t, &lo, &hi);
     centred_tile(x, rows->lo, lo, hi, d, centre, tile);
+    mask_tile(mask, rows->lo, lo, hi, d, tile);
     /* gram (row-major upper) = tile^T tile: one BLAS call on one whole tile. */
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(hi - lo), 1.0, tile, (int)d, 0.0, gram, (int)d);
     for (int64_t i = 0, k = 0; i < d; i++)
@@ -47,7 +57,10 @@ static PetscErrorCode covariance(MPI_Comm comm, const bo_rows *rows, int64_t d, 
   }
   PetscCall(bo_exactsum_allreduce(comm, sum, packed));
   PetscCall(bo_exactsum_destroy(&sum));
-  double scale = rows->n > 1 ? 1.0 / (double)(rows->n - 1) : 1.0;
+  int64_t count = 0, total;
+  for (int64_t i = 0; i < rows->hi - rows->lo; i++) count += !mask || mask[i];
+  PetscCallMPI(MPI_Allreduce(&count, &total, 1, MPI_INT64_T, MPI_SUM, comm));
+  double scale = total > 1 ? 1.0 / (double)(total - 1) : 1.0;
   for (int64_t i = 0, k = 0; i < d; i++)
     for (int64_t j = i; j < d; j++, k++) cov[i * d + j] = cov[j * d + i] = packed[k] * scale;
   PetscCall(PetscFree3(tile, gram, packed));
@@ -55,6 +68,13 @@ static PetscErrorCode covariance(MPI_Comm comm, const bo_rows *rows, int64_t d, 
 }
 
 PetscErrorCode bo_pca_fit(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const double *mean, int64_t ncomp, const bo_eigen_opts *eig, bo_pca *pca)
+{
+  PetscFunctionBeginUser;
+  PetscCall(bo_pca_fit_masked(comm, rows, d, x, NULL, mean, ncomp, eig, pca));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_pca_fit_masked(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const unsigned char *mask, const double *mean, int64_t ncomp, const bo_eigen_opts *eig, bo_pca *pca)
 {
   double *cov;
 
@@ -65,7 +85,7 @@ PetscErrorCode bo_pca_fit(MPI_Comm comm, const bo_rows *rows, int64_t d, const f
   PetscCall(PetscMalloc3(d, &pca->mean, ncomp * d, &pca->components, ncomp, &pca->variance));
   PetscCall(PetscArraycpy(pca->mean, mean, d));
   PetscCall(PetscMalloc1(d * d, &cov));
-  PetscCall(covariance(comm, rows, d, x, mean, cov));
+  PetscCall(covariance(comm, rows, d, x, mask, mean, cov));
   pca->total_variance = 0;
   for (int64_t j = 0; j < d; j++) pca->total_variance += cov[j * d + j];
   PetscCall(bo_eigen_sym(comm, d, cov, ncomp, eig, pca->variance, pca->components));

@@ -1,11 +1,20 @@
 /* stats.c - rank-count independent column means and row statistics (see stats.h). */
 #include "boundopt/stats.h"
 #include "boundopt/reduce.h"
+#include "boundopt/error.h"
 #include <math.h>
 
 PetscErrorCode bo_stats_column_mean(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, double *mean)
 {
+  PetscFunctionBeginUser;
+  PetscCall(bo_stats_column_mean_masked(comm, rows, d, x, NULL, mean));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_stats_column_mean_masked(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const unsigned char *mask, double *mean)
+{
   double     *partial, maxabs = 0, bound;
+  int64_t     count = 0, total;
   bo_exactsum sum;
 
   PetscFunctionBeginUser;
@@ -19,12 +28,16 @@ PetscErrorCode bo_stats_column_mean(MPI_Comm comm, const bo_rows *rows, int64_t 
     for (int64_t j = 0; j < d; j++) partial[j] = 0;
     for (int64_t i = lo; i < hi; i++) {
       const float *row = x + (i - rows->lo) * d;
+      if (mask && !mask[i - rows->lo]) continue;
       for (int64_t j = 0; j < d; j++) partial[j] += row[j];
+      count++;
     }
     PetscCall(bo_exactsum_add(sum, partial));
   }
   PetscCall(bo_exactsum_allreduce(comm, sum, mean));
-  for (int64_t j = 0; j < d; j++) mean[j] /= (double)rows->n;
+  PetscCallMPI(MPI_Allreduce(&count, &total, 1, MPI_INT64_T, MPI_SUM, comm));
+  PetscCheck(total > 0, comm, BO_ERR_INPUT, "mean: no row selected; expected at least one row");
+  for (int64_t j = 0; j < d; j++) mean[j] /= (double)total;
   PetscCall(bo_exactsum_destroy(&sum));
   PetscCall(PetscFree(partial));
   PetscFunctionReturn(0);

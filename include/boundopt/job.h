@@ -50,4 +50,6 @@ PetscErrorCode bo_job_phase_begin(bo_job *job, bo_phase phase);
 PetscErrorCode bo_job_phase_end(bo_job *job, bo_phase phase);
 /* Requires a non-empty option value: "option -input: missing; expected a features file (...)". */
 PetscErrorCode bo_job_require(bo_job *job, const char *option, const char *value, const char *expected);
+/* Parses label ids like "5-9" or "0,2,4-6" (option names the option in messages); at most max. */
+PetscErrorCode bo_job_parse_ids(bo_job *job, const char *option, const char *text, int max, int32_t *ids, int *count);
 #endif

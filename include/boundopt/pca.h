@@ -26,6 +26,8 @@ typedef struct {
 } bo_pca;
 
 PetscErrorCode bo_pca_fit(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const double *mean, int64_t ncomp, const bo_eigen_opts *eig, bo_pca *pca);
+/* The same over the rows whose mask byte is non-zero (n - 1 becomes the selected count - 1). */
+PetscErrorCode bo_pca_fit_masked(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const unsigned char *mask, const double *mean, int64_t ncomp, const bo_eigen_opts *eig, bo_pca *pca);
 /* y (local rows x ncomp) = (x - centre) * components^T; centre NULL means no centring. */
 PetscErrorCode bo_pca_project(const bo_rows *rows, int64_t d, const float *x, const double *centre, const bo_pca *pca, float *y);
 PetscErrorCode bo_pca_destroy(bo_pca *pca);

@@ -19,6 +19,8 @@ typedef struct {
 } bo_row_stats;
 
 PetscErrorCode bo_stats_column_mean(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, double *mean);
+/* The mean of the rows whose mask is non-zero (mask: one byte per local row; NULL: all rows). */
+PetscErrorCode bo_stats_column_mean_masked(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const unsigned char *mask, double *mean);
 PetscErrorCode bo_stats_rows(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_row_stats *s);
 /* Sum over all rows of v (one value per local row), per tile then exactly. */
 PetscErrorCode bo_stats_sum(MPI_Comm comm, const bo_rows *rows, const double *v, double *total);

@@ -17,6 +17,7 @@ PetscErrorCode bo_tasks_register(PetscFunctionList *list);
 PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len);
 
 PetscErrorCode bo_task_cluster(bo_job *job);
+PetscErrorCode bo_task_fewshot(bo_job *job);
 PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
 PetscErrorCode bo_task_knn(bo_job *job);

@@ -109,3 +109,21 @@ PetscErrorCode bo_job_require(bo_job *job, const char *option, const char *value
   PetscCheck(value && value[0], job->comm, BO_ERR_INPUT, "option -%s: missing; expected %s", option, expected);
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode bo_job_parse_ids(bo_job *job, const char *option, const char *text, int max, int32_t *ids, int *count)
+{
+  char  buf[1024], *save, *tok;
+
+  PetscFunctionBeginUser;
+  *count = 0;
+  snprintf(buf, sizeof buf, "%s", text);
+  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    char *end;
+    long  a = strtol(tok, &end, 10), b = a;
+    if (*end == '-') b = strtol(end + 1, &end, 10);
+    PetscCheck(!*end && end != tok && a >= 0 && b >= a && b <= INT32_MAX && *count + (b - a) < max, job->comm, BO_ERR_INPUT, "option -%s: '%s'; expected label ids like 5-9 or 0,2,4-6 (at most %d)", option, tok, max);
+    for (long c = a; c <= b; c++) ids[(*count)++] = (int32_t)c;
+  }
+  PetscCheck(*count > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected label ids like 5-9 or 0,2,4-6", option);
+  PetscFunctionReturn(0);
+}

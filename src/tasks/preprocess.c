@@ -33,6 +33,7 @@ typedef struct {
   char          eigensolver[16];
   char          grid[32];
   PetscInt      block;
+  char          fit_classes[256];
   bo_eigen_opts eig;
 } preprocess_params;
 
@@ -47,6 +48,7 @@ static PetscErrorCode read_options(bo_job *job, preprocess_params *p)
   PetscCall(PetscOptionsInt("-pca", "Project on the first d principal axes (0: no PCA)", "", p->pca, &p->pca, NULL));
   PetscCall(PetscOptionsBool("-l2", "Scale every row to unit Euclidean norm", "", p->l2, &p->l2, NULL));
   PetscCall(PetscOptionsString("-fit", "Estimate the mean and PCA basis on this file instead of -input", "", p->fit, p->fit, sizeof p->fit, NULL));
+  PetscCall(PetscOptionsString("-fit_classes", "Estimate the mean and PCA basis on the rows of these label ids only, e.g. base classes \"0-4\"", "", p->fit_classes, p->fit_classes, sizeof p->fit_classes, NULL));
   PetscCall(PetscOptionsString("-eigensolver", "auto (LAPACK up to D=4096, else ScaLAPACK), lapack (rank-count independent), scalapack (depends on the grid)", "", p->eigensolver, p->eigensolver, sizeof p->eigensolver, NULL));
   PetscCall(PetscOptionsString("-scalapack_grid", "ScaLAPACK process grid PxQ (default: near-square over all ranks)", "", p->grid, p->grid, sizeof p->grid, NULL));
   PetscCall(PetscOptionsInt("-scalapack_block", "ScaLAPACK block size", "", p->block, &p->block, NULL));
@@ -90,6 +92,23 @@ static PetscErrorCode plan_memory(bo_job *job, const preprocess_params *p, int64
   PetscFunctionReturn(0);
 }
 
+/* mask[i] = 1 for the fit rows whose label is one of -preprocess_fit_classes. */
+static PetscErrorCode class_mask(bo_job *job, const preprocess_params *p, const bo_dataset *src, unsigned char **mask)
+{
+  int32_t ids[1024];
+  int     nids;
+  int64_t local = bo_rows_local(&src->rows);
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_job_parse_ids(job, "preprocess_fit_classes", p->fit_classes, 1024, ids, &nids));
+  PetscCheck(src->labels || !src->n, job->comm, BO_ERR_INPUT, "option -preprocess_fit_classes: %s has no /labels; expected labels to select classes", src->path);
+  PetscCall(PetscCalloc1(PetscMax(1, local), mask));
+  for (int64_t i = 0; i < local; i++)
+    for (int c = 0; c < nids; c++)
+      if (src->labels[i] == ids[c]) (*mask)[i] = 1;
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode describe(const preprocess_params *p, const bo_pca *pca, const bo_dataset *in, char *buf, size_t len)
 {
   char step[512];
@@ -101,7 +120,7 @@ static PetscErrorCode describe(const preprocess_params *p, const bo_pca *pca, co
     strncat(buf, step, len - strlen(buf) - 1);
   }
   if (p->pca) {
-    snprintf(step, sizeof step, "%spca=%d(%s, fit %.400s)", buf[0] ? "; " : "", (int)p->pca, p->eig.method == BO_EIGEN_LAPACK ? "lapack" : "scalapack", p->fit[0] ? p->fit : "self");
+    snprintf(step, sizeof step, "%spca=%d(%s, fit %.300s%s%.60s)", buf[0] ? "; " : "", (int)p->pca, p->eig.method == BO_EIGEN_LAPACK ? "lapack" : "scalapack", p->fit[0] ? p->fit : "self", p->fit_classes[0] ? " classes " : "", p->fit_classes);
     strncat(buf, step, len - strlen(buf) - 1);
   }
   if (p->l2) strncat(buf, buf[0] ? "; l2" : "l2", len - strlen(buf) - 1);
@@ -135,6 +154,7 @@ PetscErrorCode bo_task_preprocess(bo_job *job)
   bo_results           res;
   bo_pca               pca;
   double              *mean = NULL;
+  unsigned char       *mask = NULL;
   int64_t              n = 0, d = 0, nfit = 0, dfit = 0;
   PetscBool            stop, centre, need_mean;
 
@@ -166,12 +186,13 @@ PetscErrorCode bo_task_preprocess(bo_job *job)
   PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
+  if (p.fit_classes[0]) PetscCall(class_mask(job, &p, src, &mask));
   if (need_mean) {
     PetscCall(PetscMalloc1(d, &mean));
-    PetscCall(bo_stats_column_mean(job->comm, &src->rows, d, src->x, mean));
+    PetscCall(bo_stats_column_mean_masked(job->comm, &src->rows, d, src->x, mask, mean));
   }
   if (p.pca) {
-    PetscCall(bo_pca_fit(job->comm, &src->rows, d, src->x, mean, p.pca, &p.eig, &pca));
+    PetscCall(bo_pca_fit_masked(job->comm, &src->rows, d, src->x, mask, mean, p.pca, &p.eig, &pca));
     res.rank_invariant = pca.rank_invariant;
     PetscCall(bo_dataset_create(job->comm, n, p.pca, PETSC_FALSE, &out));
     PetscCall(bo_pca_project(&in.rows, d, in.x, centre ? mean : NULL, &pca, out.x));
@@ -203,5 +224,6 @@ PetscErrorCode bo_task_preprocess(bo_job *job)
   PetscCall(bo_dataset_destroy(&out));
   PetscCall(bo_dataset_destroy(&in));
   PetscCall(PetscFree(mean));
+  PetscCall(PetscFree(mask));
   PetscFunctionReturn(0);
 }

@@ -7,6 +7,7 @@ static const struct {
   bo_task_fn  fn;
 } tasks[] = {
   {"cluster",    bo_task_cluster},
+  {"fewshot",    bo_task_fewshot},
   {"import",     bo_task_import},
   {"info",       bo_task_info},
   {"knn",        bo_task_knn},
