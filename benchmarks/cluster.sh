@@ -13,8 +13,10 @@
 # Env: RANKS ("1 2": bench_kmeans assign/bound, the scaling pairs), JOB_RANKS (2: cluster jobs),
 # KNN_RANKS ("2": timed knn runs; "1 2" adds the 1-rank run, ~3 min more), THREADS (2: peers),
 # K (10), KNN (5), ITERS (20: Lloyd iterations timed), KREPS (15: bench_kmeans repetitions),
-# REPS (3: boundopt K-means jobs and peer fits), BOUND_ITS (20), METHODS ("kmeans slk-ms
-# slk-means:soft slk-means:hard"), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
+# REPS (3: boundopt K-means jobs and peer fits), BOUND_ITS (20), ROUNDS (3: bench_kmeans assign
+# and bound runs, alternating 1 and 2 ranks, so that a change of machine load hits both; the
+# median round counts), METHODS ("kmeans slk-ms slk-means:soft slk-means:hard"; each
+# METHOD[:MEANS[:LAMBDA]], e.g. "slk-means:hard:0.5 slk-ms::0.2" for a lambda sweep), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
 # assignment vs sgemm at each of RANKS; ~4 min, 1 GB per rank at 1 rank), LARGE_N (2000000).
 # Prints the JSON lines of benchmarks/cluster_peer.py (one per case, each with a ratio).
 set -euo pipefail
@@ -25,7 +27,7 @@ features="${1:?usage: cluster.sh FEATURES.h5 [OUTDIR]}"
 out="${2:-benchmarks/out}"
 RANKS="${RANKS:-1 2}" JOB_RANKS="${JOB_RANKS:-2}" KNN_RANKS="${KNN_RANKS:-2}" THREADS="${THREADS:-2}"
 K="${K:-10}" KNN="${KNN:-5}" ITERS="${ITERS:-20}" KREPS="${KREPS:-15}" REPS="${REPS:-3}" BOUND_ITS="${BOUND_ITS:-20}"
-METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
+METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" ROUNDS="${ROUNDS:-3}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE OPENBLAS_NUM_THREADS=1
 
 die() { echo "boundopt: bench cluster: $*" >&2; exit 1; }
@@ -60,13 +62,15 @@ if [ ! -f "$graph" ]; then
   run 2 "$BIN/boundopt" -task knn -input "$l2" -output "$graph" -knn_k "$KNN" >&2 || die "task knn failed; expected $graph"
 fi
 
-# ---- kernels: assignment, means, bound iterations at each rank count ----
+# ---- kernels: assignment, means, bound iterations; rank counts interleaved, ROUNDS times ----
 : >"$raw"
-for p in $RANKS; do
-  echo "cluster: bench_kmeans assign, $p rank(s) (load $(load))" >&2
-  run "$p" "$BUILD/benchmarks/bench_kmeans" assign "$l2" --k "$K" --init "$init" --reps "$KREPS" >>"$raw" || die "bench_kmeans assign failed on $p rank(s); expected JSON lines"
-  echo "cluster: bench_kmeans bound, $p rank(s) (load $(load))" >&2
-  run "$p" "$BUILD/benchmarks/bench_kmeans" bound "$l2" "$graph" --k "$K" --init "$init" --its "$BOUND_ITS" --reps 5 >>"$raw" || die "bench_kmeans bound failed on $p rank(s); expected a JSON line"
+for round in $(seq 1 "$ROUNDS"); do
+  for p in $RANKS; do
+    echo "cluster: bench_kmeans assign, $p rank(s), round $round/$ROUNDS (load $(load))" >&2
+    run "$p" "$BUILD/benchmarks/bench_kmeans" assign "$l2" --k "$K" --init "$init" --reps "$KREPS" >>"$raw" || die "bench_kmeans assign failed on $p rank(s); expected JSON lines"
+    echo "cluster: bench_kmeans bound, $p rank(s), round $round/$ROUNDS (load $(load))" >&2
+    run "$p" "$BUILD/benchmarks/bench_kmeans" bound "$l2" "$graph" --k "$K" --init "$init" --its "$BOUND_ITS" --reps 5 >>"$raw" || die "bench_kmeans bound failed on $p rank(s); expected a JSON line"
+  done
 done
 if [ "$BENCH_LARGE" = 1 ]; then
   for p in $RANKS; do
@@ -88,10 +92,12 @@ done
 
 # ---- full jobs ----
 run_args=()
-for m in $METHODS; do
-  method="${m%%:*}" means="${m#*:}" extra=()
-  [ "$means" != "$m" ] && extra+=(-cluster_means "$means") || means=""
-  name="$method${means:+ ($means means)}" res="$out/cluster-$method${means:+-$means}.h5"
+for m in $METHODS; do # METHOD[:MEANS[:LAMBDA]]
+  IFS=: read -r method means lambda <<<"$m"
+  extra=()
+  [ -n "$means" ] && extra+=(-cluster_means "$means")
+  [ -n "$lambda" ] && extra+=(-cluster_lambda "$lambda")
+  name="$method${means:+ ($means means)}${lambda:+ lambda=$lambda}" res="$out/cluster-$method${means:+-$means}${lambda:+-l$lambda}.h5"
   case "$method" in slk-*) extra+=(-cluster_graph "$graph" -cluster_knn "$KNN");; esac
   echo "cluster: task cluster $name, $JOB_RANKS rank(s) (load $(load))" >&2
   t0=$(date +%s.%N)

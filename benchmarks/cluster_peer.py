@@ -139,6 +139,24 @@ def read_results(path):
     return attrs, t, energy, assign, opts
 
 
+def median_rounds(lines):
+    """bench_kmeans lines repeated over rounds: per (bench, case, ranks, peer), the line of the
+    median round by seconds (the upper median for an even count), with the count and every
+    round's seconds and load."""
+    groups = {}
+    for r in lines:
+        groups.setdefault((r["bench"], r["case"], r["ranks"], r.get("peer")), []).append(r)
+    out = []
+    for g in groups.values():
+        s = sorted(g, key=lambda r: r["seconds"])
+        m = dict(s[len(s) // 2])
+        m["rounds"] = len(g)
+        m["seconds_rounds"] = [r["seconds"] for r in g]
+        m["load_rounds"] = [r.get("load") for r in g]
+        out.append(m)
+    return out
+
+
 def split_run(spec, named):
     parts = spec.split(":", 3 if named else 2)
     if named:
@@ -162,7 +180,7 @@ def report_cmd(argv):
     ap.add_argument("--knn-run", action="append", default=[])
     a = ap.parse_args(argv)
     thr = a.threads
-    raw = [json.loads(line) for line in open(a.raw) if line.strip()] if a.raw else []
+    raw = median_rounds([json.loads(line) for line in open(a.raw) if line.strip()] if a.raw else [])
     for r in raw:
         emit(r)
 
@@ -179,7 +197,9 @@ def report_cmd(argv):
         line = {"bench": "scaling", "case": f"{bench}/{case}", "ranks": 2, "n": r2["n"], "d": r2["d"], "k": r2["k"],
                 "seconds": r2["seconds"], "peer": "the same at 1 rank", "peer_seconds": r1["seconds"],
                 "ratio": r2["seconds"] / r1["seconds"], "efficiency": r1["seconds"] / (2 * r2["seconds"]),
-                "load_1rank": r1.get("load"), "load_2ranks": r2.get("load")}
+                "load_1rank": r1.get("load"), "load_2ranks": r2.get("load"), "rounds": r2.get("rounds", 1)}
+        if r1.get("rounds", 1) == r2.get("rounds", 1) > 1:  # round by round: the two runs were adjacent in time
+            line["efficiency_rounds"] = [round(t1 / (2 * t2), 3) for t1, t2 in zip(r1["seconds_rounds"], r2["seconds_rounds"])]
         if bench == "bound":
             line.update({"bytes_per_iteration": r2["bytes_per_iteration"], "bytes_per_iteration_max_rank": r2["bytes_per_iteration_max_rank"],
                          "ghost_rows_total": r2["ghost_rows_total"], "gather_seconds_2ranks": r2["gather_seconds"],

@@ -8,8 +8,12 @@
 #   read  build/benchmarks/bench_read at 1 and 2 ranks: warm page cache with fresh and with
 #         reused buffers, and a cold page cache (this file evicted with posix_fadvise)
 #   pca   benchmarks/pca.sh: task preprocess (centre + PCA 64) against scikit-learn
-# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read or pca),
-# BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
+#   cluster  benchmarks/cluster.sh: K-means kernels (build/benchmarks/bench_kmeans) against memory
+#         streaming and sgemm, K-means iterations against scikit-learn and FAISS, task knn against
+#         FAISS, full cluster jobs (kmeans, slk-ms, slk-means) with NMI/ACC, scaling 1 -> 2 ranks
+# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca or cluster),
+# BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~4 min; see cluster.sh for its
+# other knobs), BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
 # Machine facts (nproc, CPU, load, versions) go to benchmarks/out/machine.txt and stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +31,13 @@ die() { echo "boundopt: bench: $*" >&2; exit 1; }
 # ---- what the benchmarks need ----------------------------------------------------------------
 [ -x "$BIN/boundopt" ] || die "$BIN/boundopt missing; expected a build: make bench (runs make all tools)"
 [ -x "$BUILD/benchmarks/bench_read" ] || die "$BUILD/benchmarks/bench_read missing; expected a build: make bench (runs make all tools)"
+[ -x "$BUILD/benchmarks/bench_kmeans" ] || die "$BUILD/benchmarks/bench_kmeans missing; expected a build: make bench (runs make all tools)"
 command -v mpirun >/dev/null || die "mpirun missing; expected Open MPI: make deps"
 missing=()
 if [ -x "$PY" ]; then
-  for m in sklearn h5py numpy threadpoolctl; do "$PY" -c "import $m" 2>/dev/null || missing+=("$m"); done
+  for m in sklearn h5py numpy threadpoolctl scipy faiss; do "$PY" -c "import $m" 2>/dev/null || missing+=("$m"); done
 else missing+=("the interpreter itself"); fi
-[ ${#missing[@]} -eq 0 ] || die "benchmark peers missing (${missing[*]} for $PY); expected python3-sklearn python3-h5py python3-numpy python3-threadpoolctl installed: make bench-deps"
+[ ${#missing[@]} -eq 0 ] || die "benchmark peers missing (${missing[*]} for $PY); expected python3-sklearn python3-h5py python3-numpy python3-threadpoolctl python3-faiss installed: make bench-deps"
 mkdir -p "$OUT"
 
 # ---- data: imported once by boundopt ---------------------------------------------------------
@@ -53,7 +58,7 @@ fi
   echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel: $(uname -r)"
   echo "boundopt: $("$BIN/boundopt" --version)"
-  echo "python peers: $("$PY" -c 'import sklearn, numpy, h5py; print("scikit-learn", sklearn.__version__, "numpy", numpy.__version__, "h5py", h5py.__version__)')"
+  echo "python peers: $("$PY" -c 'import sklearn, numpy, h5py, faiss; print("scikit-learn", sklearn.__version__, "numpy", numpy.__version__, "h5py", h5py.__version__, "faiss", faiss.__version__)')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 sed 's/^/bench: /' "$OUT/machine.txt" >&2
@@ -72,6 +77,9 @@ if [ -z "$ONLY" ] || [ "$ONLY" = read ]; then
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = pca ]; then
   bash benchmarks/pca.sh "$DATA" "$OUT" >>"$tmp" || die "benchmarks/pca.sh failed; expected JSON lines"
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = cluster ]; then
+  BUILD="$BUILD" bash benchmarks/cluster.sh "$DATA" "$OUT" >>"$tmp" || die "benchmarks/cluster.sh failed; expected JSON lines"
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "bench: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
