@@ -11,7 +11,7 @@
 # -cluster_init and the peers' init).  The kNN graph (task knn -knn_k KNN) is built by the timed
 # knn runs and reused by the slk jobs (-cluster_graph).
 # Env: RANKS ("1 2": bench_kmeans assign/bound, the scaling pairs), JOB_RANKS (2: cluster jobs),
-# KNN_RANKS ("2": timed knn runs; "1 2" adds the 1-rank run, ~3 min more), THREADS (2: peers),
+# KNN_RANKS ("2": timed knn runs; "1 2" adds the 1-rank run, 1-3 min more; "" reuses the graph), THREADS (2: peers),
 # K (10), KNN (5), ITERS (20: Lloyd iterations timed), KREPS (15: bench_kmeans repetitions),
 # REPS (3: boundopt K-means jobs and peer fits), BOUND_ITS (20), ROUNDS (3: bench_kmeans assign
 # and bound runs, alternating 1 and 2 ranks, so that a change of machine load hits both; the
@@ -25,7 +25,7 @@ BIN="${BIN:-bin}" BUILD="${BUILD:-build}"
 PY="${BENCH_PYTHON:-/usr/bin/python3}" # the system python: a pyenv python3 may shadow it in PATH
 features="${1:?usage: cluster.sh FEATURES.h5 [OUTDIR]}"
 out="${2:-benchmarks/out}"
-RANKS="${RANKS:-1 2}" JOB_RANKS="${JOB_RANKS:-2}" KNN_RANKS="${KNN_RANKS:-2}" THREADS="${THREADS:-2}"
+RANKS="${RANKS-1 2}" JOB_RANKS="${JOB_RANKS:-2}" KNN_RANKS="${KNN_RANKS-2}" THREADS="${THREADS:-2}"
 K="${K:-10}" KNN="${KNN:-5}" ITERS="${ITERS:-20}" KREPS="${KREPS:-15}" REPS="${REPS:-3}" BOUND_ITS="${BOUND_ITS:-20}"
 METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" ROUNDS="${ROUNDS:-3}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE OPENBLAS_NUM_THREADS=1

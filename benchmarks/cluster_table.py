@@ -29,11 +29,11 @@ if kk:
 
 ki = sel("kmeans_iteration")
 if ki:
-    print("| boundopt (ranks) | s / iteration | peer | peer s / iteration | ratio | objective after 21 assignments: boundopt / peer | load |")
+    print("| boundopt (ranks) | s / iteration | peer | peer s / iteration | ratio | objective after 21 assignments, rel. diff to boundopt | load |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for r in ki:
         print(f"| {r['case']} ({r['ranks']}) | {r['seconds']:.4f} | {r['peer']} | {r['peer_seconds']:.4f} | {r['ratio']:.2f} | "
-              f"{r['objective']:.3f} / {r['peer_objective']:.3f} | {r['load']:.2f} |")
+              f"{r['objective_rel_diff']:.1e} | {r['load']:.2f} |")
     print()
 
 kl = sel("kmeans_large")
@@ -47,10 +47,10 @@ if kl:
 
 kn = sel("knn")
 if kn:
-    print("| ranks | boundopt compute s | GFlop/s | peer | peer s | ratio | FAISS neighbours in boundopt's rows | load |")
+    print("| ranks | boundopt compute s | effective GFlop/s (2 N^2 D / s) | peer | peer s | ratio | FAISS neighbours in boundopt's rows | load |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in kn:
-        print(f"| {r['ranks']} | {r['seconds']:.1f} | {r['gflops']:.0f} | {r['peer']} | {r['peer_seconds']:.1f} | {r['ratio']:.2f} | {r['peer_neighbours_in_graph']:.4f} | {r['load']:.2f} |")
+        print(f"| {r['ranks']} | {r['seconds']:.1f} | {r['effective_gflops']:.0f} | {r['peer']} | {r['peer_seconds']:.1f} | {r['ratio']:.2f} | {r['peer_neighbours_in_graph']:.4f} | {r['load']:.2f} |")
     print()
 
 cr = sel("cluster_run")

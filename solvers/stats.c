@@ -36,7 +36,7 @@ PetscErrorCode bo_stats_column_mean_masked(MPI_Comm comm, const bo_rows *rows, i
   }
   PetscCall(bo_exactsum_allreduce(comm, sum, mean));
   PetscCallMPI(MPI_Allreduce(&count, &total, 1, MPI_INT64_T, MPI_SUM, comm));
-  PetscCheck(total > 0, comm, BO_ERR_INPUT, "mean: no row selected; expected at least one row");
+  PetscCheck(total > 0 || !mask || !rows->n, comm, BO_ERR_INPUT, "mean: no row selected by the class list; expected at least one row of those classes");
   for (int64_t j = 0; j < d; j++) mean[j] /= (double)total;
   PetscCall(bo_exactsum_destroy(&sum));
   PetscCall(PetscFree(partial));
