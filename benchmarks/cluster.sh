@@ -16,7 +16,8 @@
 # REPS (3: boundopt K-means jobs and peer fits), BOUND_ITS (20), ROUNDS (3: bench_kmeans assign
 # and bound runs, alternating 1 and 2 ranks, so that a change of machine load hits both; the
 # median round counts), METHODS ("kmeans slk-ms slk-means:soft slk-means:hard"; each
-# METHOD[:MEANS[:LAMBDA]], e.g. "slk-means:hard:0.5 slk-ms::0.2" for a lambda sweep), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
+# METHOD[:MEANS[:LAMBDA[:TOL]]], e.g. "slk-means:hard:0.5 slk-ms::0.2:0" for a lambda sweep; TOL is
+# -cluster_tol, the outer stop of the soft/SLK methods, default 1e-5), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
 # assignment vs sgemm at each of RANKS; ~4 min, 1 GB per rank at 1 rank), LARGE_N (2000000).
 # Prints the JSON lines of benchmarks/cluster_peer.py (one per case, each with a ratio).
 set -euo pipefail
@@ -28,10 +29,13 @@ out="${2:-benchmarks/out}"
 RANKS="${RANKS-1 2}" JOB_RANKS="${JOB_RANKS:-2}" KNN_RANKS="${KNN_RANKS-2}" THREADS="${THREADS:-2}"
 K="${K:-10}" KNN="${KNN:-5}" ITERS="${ITERS:-20}" KREPS="${KREPS:-15}" REPS="${REPS:-3}" BOUND_ITS="${BOUND_ITS:-20}"
 METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" ROUNDS="${ROUNDS:-3}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE OPENBLAS_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE
+# (no OPENBLAS_NUM_THREADS here: boundopt and bench_kmeans set one BLAS thread per rank themselves,
+# and the peers get THREADS threads from threadpoolctl; they run without the variable, which
+# OpenBLAS reads when it starts its thread pool)
 
 die() { echo "boundopt: bench cluster: $*" >&2; exit 1; }
-load() { cut -d' ' -f1 /proc/loadavg; }
+load() { echo "$(cut -d' ' -f1 /proc/loadavg), ${SECONDS}s in"; }
 [ -x "$BIN/boundopt" ] || die "$BIN/boundopt missing; expected a build (make all)"
 [ -x "$BUILD/benchmarks/bench_kmeans" ] || die "$BUILD/benchmarks/bench_kmeans missing; expected a build (make all tools)"
 [ -f "$features" ] || die "$features missing; expected a features file (benchmarks/run.sh imports Fashion-MNIST)"
@@ -92,12 +96,13 @@ done
 
 # ---- full jobs ----
 run_args=()
-for m in $METHODS; do # METHOD[:MEANS[:LAMBDA]]
-  IFS=: read -r method means lambda <<<"$m"
+for m in $METHODS; do # METHOD[:MEANS[:LAMBDA[:TOL]]]
+  IFS=: read -r method means lambda tol <<<"$m"
   extra=()
   [ -n "$means" ] && extra+=(-cluster_means "$means")
   [ -n "$lambda" ] && extra+=(-cluster_lambda "$lambda")
-  name="$method${means:+ ($means means)}${lambda:+ lambda=$lambda}" res="$out/cluster-$method${means:+-$means}${lambda:+-l$lambda}.h5"
+  [ -n "$tol" ] && extra+=(-cluster_tol "$tol")
+  name="$method${means:+ ($means means)}${lambda:+ lambda=$lambda}${tol:+ tol=$tol}" res="$out/cluster-$method${means:+-$means}${lambda:+-l$lambda}${tol:+-t$tol}.h5"
   case "$method" in slk-*) extra+=(-cluster_graph "$graph" -cluster_knn "$KNN");; esac
   echo "cluster: task cluster $name, $JOB_RANKS rank(s) (load $(load))" >&2
   t0=$(date +%s.%N)
@@ -107,6 +112,6 @@ for m in $METHODS; do # METHOD[:MEANS[:LAMBDA]]
 done
 
 echo "cluster: peers (scikit-learn, FAISS; $THREADS threads) and the JSON lines (load $(load))" >&2
-"$PY" benchmarks/cluster_peer.py report --features "$l2" --init "$init" --graph "$graph" --threads "$THREADS" --iters "$ITERS" \
+env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS "$PY" benchmarks/cluster_peer.py report --features "$l2" --init "$init" --graph "$graph" --threads "$THREADS" --iters "$ITERS" \
   --reps "$REPS" --knn "$KNN" --raw "$raw" "${iters_args[@]}" "${run_args[@]}" "${knn_args[@]}" || die "cluster_peer.py report failed; expected JSON lines"
 rm -f "$out"/cluster-iters-*.h5 "$out"/knn-[0-9]*.h5
