@@ -24,7 +24,8 @@
  *       nghost x K doubles and sends nsend x K doubles.
  *
  * Every time is the median over --reps of the max over ranks of one call between barriers
- * (MPI_Wtime).  OpenBLAS runs one thread per rank (openblas_set_num_threads(1)), as in boundopt.
+ * (MPI_Wtime); the calls of one mode are interleaved (each repetition runs each once), so that
+ * a change of load on the shared machine hits a kernel and its reference alike.  OpenBLAS runs one thread per rank (openblas_set_num_threads(1)), as in boundopt.
  * Output: one JSON line per case on rank 0's stdout, with "ratio" = time / reference time
  * ("peer" names the reference), and the load average when the case ended.
  */
@@ -151,21 +152,26 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
   PetscFunctionReturn(0);
 }
 
-/* Median over reps of the max over ranks of one op between barriers (after one untimed warm-up). */
-static PetscErrorCode time_op(ctx_t *c, op_t op, int reps, double *seconds)
+/* Several ops, interleaved: each repetition runs every op once, in order, so that a change of
+ * machine load (the machine is shared) hits an op and its reference alike.  seconds[j] = median
+ * over reps of the max over ranks of one run of ops[j] between barriers, after one untimed
+ * warm-up round. */
+#define MAX_OPS 8
+static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, double *seconds)
 {
-  double t[MAX_REPS];
+  double t[MAX_OPS][MAX_REPS];
 
   PetscFunctionBeginUser;
-  PetscCall(run_op(c, op));
-  for (int r = 0; r < reps; r++) {
-    PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-    double t0 = MPI_Wtime();
-    PetscCall(run_op(c, op));
-    double local = MPI_Wtime() - t0;
-    PetscCallMPI(MPI_Allreduce(&local, &t[r], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-  }
-  *seconds = median(t, reps);
+  for (int j = 0; j < nops; j++) PetscCall(run_op(c, ops[j]));
+  for (int r = 0; r < reps; r++)
+    for (int j = 0; j < nops; j++) {
+      PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+      double t0 = MPI_Wtime();
+      PetscCall(run_op(c, ops[j]));
+      double local = MPI_Wtime() - t0;
+      PetscCallMPI(MPI_Allreduce(&local, &t[j][r], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+    }
+  for (int j = 0; j < nops; j++) seconds[j] = median(t[j], reps);
   PetscFunctionReturn(0);
 }
 
@@ -218,12 +224,12 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCheck(a->k >= 1 && a->k <= ds.n, PETSC_COMM_WORLD, BO_ERR_INPUT, "--k %lld with N = %lld; expected 1 <= K <= N", (long long)a->k, (long long)ds.n);
   PetscCall(PetscMalloc6(a->k * ds.d, &c.m, a->k * ds.d, &c.m_work, PetscMax(1, local), &c.labels, PetscMax(1, local), &c.mind, a->k, &c.weight, BO_TILE_ROWS * a->k, &c.g));
   PetscCall(seed_prototypes(a, &ds, c.m));
-  PetscCall(time_op(&c, OP_STREAM, a->reps, &t_stream));
-  PetscCall(time_op(&c, OP_SGEMM_TILE, a->reps, &t_tile));
-  PetscCall(time_op(&c, OP_ASSIGN, a->reps, &t_assign)); /* leaves the labels of c.m for the means */
-  PetscCall(time_op(&c, OP_MEANS, a->reps, &t_means));
-  PetscCall(run_op(&c, OP_ASSIGN));
-  PetscCall(time_op(&c, OP_ITERATION, a->reps, &t_iter));
+  { /* assign leaves the labels of c.m for means and iteration; iteration then overwrites them */
+    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_MEANS, OP_ITERATION};
+    double     t[5];
+    PetscCall(time_ops(&c, ops, 5, a->reps, t));
+    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_means = t[3]; t_iter = t[4];
+  }
   if (!a->rank) {
     double gb = (double)ds.n * (double)ds.d * 4 / 1e9, fl = 2.0 * (double)ds.n * (double)ds.d * (double)a->k, la = loadavg();
     const char *peer = "stream X: sum of the shard's floats";
@@ -291,9 +297,12 @@ static PetscErrorCode bench_synthetic(args_t *a)
   PetscCallMPI(MPI_Allreduce(&tl, &t_gen, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
 
   c.rows = rows; c.d = d; c.k = k; c.x = x;
-  PetscCall(time_op(&c, OP_SGEMM_TILE, a->reps, &t_tile));
-  PetscCall(time_op(&c, OP_ASSIGN, a->reps, &t_assign));
-  PetscCall(time_op(&c, OP_SGEMM_BLOCK, a->reps, &t_block));
+  {
+    const op_t ops[] = {OP_SGEMM_TILE, OP_ASSIGN, OP_SGEMM_BLOCK};
+    double     t[3];
+    PetscCall(time_ops(&c, ops, 3, a->reps, t));
+    t_tile = t[0]; t_assign = t[1]; t_block = t[2];
+  }
   if (!a->rank) {
     double fl = 2.0 * (double)n * (double)d * (double)k / 1e9, la = loadavg();
     struct { const char *peer; double t; } ps[] = {{"cblas_sgemm per tile of 256 rows", t_tile}, {"cblas_sgemm per block of rows", t_block}};
@@ -330,9 +339,12 @@ static PetscErrorCode bench_bound(args_t *a)
   PetscCall(seed_prototypes(a, &ds, c.m));
   PetscCall(bo_kmeans_sqdist(&ds.rows, ds.d, ds.x, k, c.m, c.A));
   bo_bound_softmax(local, k, c.A, c.y0);
-  PetscCall(time_op(&c, OP_BOUND, a->reps, &t_bound));
-  PetscCall(time_op(&c, OP_GATHER, a->reps, &t_gather));
-  PetscCall(time_op(&c, OP_SPMM, a->reps, &t_spmm));
+  {
+    const op_t ops[] = {OP_BOUND, OP_GATHER, OP_SPMM};
+    double     t[3];
+    PetscCall(time_ops(&c, ops, 3, a->reps, t));
+    t_bound = t[0]; t_gather = t[1]; t_spmm = t[2];
+  }
 
   /* exchange plan: rows received (nghost) and sent (nsend) per rank, and edges */
   int64_t mine[3] = {g.nghost, g.nsend, g.indptr[local]}, tot[3], mx[3];

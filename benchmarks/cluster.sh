@@ -18,7 +18,7 @@
 # median round counts), METHODS ("kmeans slk-ms slk-means:soft slk-means:hard"; each
 # METHOD[:MEANS[:LAMBDA[:TOL]]], e.g. "slk-means:hard:0.5 slk-ms::0.2:0" for a lambda sweep; TOL is
 # -cluster_tol, the outer stop of the soft/SLK methods, default 1e-5), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
-# assignment vs sgemm at each of RANKS; ~4 min, 1 GB per rank at 1 rank), LARGE_N (2000000).
+# assignment vs sgemm at each of RANKS; ~3 min, 1 GB per rank at 1 rank), LARGE_N (2000000).
 # Prints the JSON lines of benchmarks/cluster_peer.py (one per case, each with a ratio).
 set -euo pipefail
 cd "$(dirname "$0")/.."

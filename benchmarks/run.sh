@@ -12,7 +12,7 @@
 #         streaming and sgemm, K-means iterations against scikit-learn and FAISS, task knn against
 #         FAISS, full cluster jobs (kmeans, slk-ms, slk-means) with NMI/ACC, scaling 1 -> 2 ranks
 # Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca or cluster),
-# BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~4 min; see cluster.sh for its
+# BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~3 min; see cluster.sh for its
 # other knobs), BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
 # Machine facts (nproc, CPU, load, versions) go to benchmarks/out/machine.txt and stderr.
 set -euo pipefail
