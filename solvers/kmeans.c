@@ -22,7 +22,7 @@ static double row_sqnorm(const float *v, int64_t d)
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-static float dot8(const float *u, const float *v, int64_t d)
+static inline __attribute__((always_inline)) float dot8(const float *u, const float *v, int64_t d)
 {
   float   lane[8] = {0};
   int64_t j       = 0;
