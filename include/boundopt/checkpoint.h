@@ -30,6 +30,11 @@ typedef struct {
   PetscBool writing;
 } bo_checkpoint;
 
+/* FNV-1a over bytes, continuing from h (start from BO_HASH_SEED): the job hash and the input
+ * identity of dataset.h. */
+#define BO_HASH_SEED 1469598103934665603ULL
+uint64_t bo_hash_bytes(uint64_t h, const void *data, size_t len);
+
 /* Hash of the options database (minus run-only options) and the input identity. */
 PetscErrorCode bo_checkpoint_job_hash(uint64_t input_identity, uint64_t *hash);
 /* Whether an option name is run-only (left out of the hash). */

@@ -22,6 +22,10 @@ PetscErrorCode bo_h5_open_rw(MPI_Comm comm, const char *path, hid_t *file);
 /* Creates (truncates) path. */
 PetscErrorCode bo_h5_create(MPI_Comm comm, const char *path, hid_t *file);
 PetscErrorCode bo_h5_close(hid_t *file);
+/* Atomic publication (collective): close the file written under tmp, wait for every rank, rename
+ * tmp to path on rank 0, and unregister tmp from the error handler.  what names the file in the
+ * error ("results", "checkpoint"). */
+PetscErrorCode bo_h5_close_and_rename(MPI_Comm comm, hid_t *file, const char *tmp, const char *path, const char *what);
 /* Whether the link exists (a path like "/a/b"; intermediate groups checked). */
 PetscErrorCode bo_h5_exists(hid_t file, const char *name, PetscBool *exists);
 /* Creates the groups of "/a/b/c" up to "b" when missing. */

@@ -23,9 +23,10 @@ PetscBool bo_checkpoint_option_is_volatile(const char *name)
   return PETSC_FALSE;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *s, size_t len)
+uint64_t bo_hash_bytes(uint64_t h, const void *data, size_t len)
 {
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ULL; /* FNV-1a */
   return h;
 }
 
@@ -36,7 +37,7 @@ PetscErrorCode bo_checkpoint_job_hash(uint64_t input_identity, uint64_t *hash)
 {
   char    *all, **items;
   int      n = 0;
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = BO_HASH_SEED;
 
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsGetAll(NULL, &all));
@@ -62,12 +63,12 @@ PetscErrorCode bo_checkpoint_job_hash(uint64_t input_identity, uint64_t *hash)
   }
   qsort(items, (size_t)n, sizeof *items, by_name);
   for (int i = 0; i < n; i++) {
-    h = fnv1a(h, items[i], strlen(items[i]) + 1);
+    h = bo_hash_bytes(h, items[i], strlen(items[i]) + 1);
     PetscCall(PetscFree(items[i]));
   }
   PetscCall(PetscFree(items));
   PetscCall(PetscFree(all));
-  h = fnv1a(h, (const char *)&input_identity, sizeof input_identity);
+  h = bo_hash_bytes(h, &input_identity, sizeof input_identity);
   *hash = h & 0x7fffffffffffffffULL; /* stored as int64 */
   PetscFunctionReturn(0);
 }
@@ -125,16 +126,8 @@ PetscErrorCode bo_checkpoint_put_int64(bo_checkpoint *ck, const char *name, int6
 
 PetscErrorCode bo_checkpoint_end_write(bo_checkpoint *ck)
 {
-  int err = 0, rank;
-
   PetscFunctionBeginUser;
-  PetscCall(bo_h5_close(&ck->file));
-  PetscCallMPI(MPI_Barrier(ck->comm));
-  PetscCallMPI(MPI_Comm_rank(ck->comm, &rank));
-  if (!rank && rename(ck->tmp, ck->path)) err = errno;
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, ck->comm));
-  PetscCheck(!err, ck->comm, BO_ERR_RUNTIME, "%s: cannot rename the checkpoint into place (%s); expected a writable folder", ck->path, strerror(err));
-  bo_error_unregister_tempfile(ck->tmp);
+  PetscCall(bo_h5_close_and_rename(ck->comm, &ck->file, ck->tmp, ck->path, "checkpoint"));
   ck->writing = PETSC_FALSE;
   PetscFunctionReturn(0);
 }

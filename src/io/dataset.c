@@ -1,31 +1,25 @@
 /* dataset.c - sharded reads and writes of feature files (see dataset.h). */
 #include "boundopt/dataset.h"
+#include "boundopt/checkpoint.h"
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-  const unsigned char *p = data;
-  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
-
 static uint64_t input_identity(const char *path, int64_t n, int64_t d)
 {
   struct stat st;
   char        real[PETSC_MAX_PATH_LEN];
-  uint64_t    h = 1469598103934665603ULL;
+  uint64_t    h = BO_HASH_SEED;
   if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
-  h = fnv1a(h, real, strlen(real));
+  h = bo_hash_bytes(h, real, strlen(real));
   if (!stat(path, &st)) {
     int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    h = fnv1a(h, facts, sizeof facts);
+    h = bo_hash_bytes(h, facts, sizeof facts);
   }
-  h = fnv1a(h, &n, sizeof n);
-  return fnv1a(h, &d, sizeof d);
+  h = bo_hash_bytes(h, &n, sizeof n);
+  return bo_hash_bytes(h, &d, sizeof d);
 }
 
 static const char *class_name(H5T_class_t c)

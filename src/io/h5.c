@@ -3,6 +3,7 @@
 #include "boundopt/error.h"
 #include "boundopt/tiles.h"
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,6 +108,21 @@ PetscErrorCode bo_h5_close(hid_t *file)
     *file    = -1;
     PetscCheck(e >= 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "%s: closing the file failed (disk full or I/O error); expected it to be written", name);
   }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_h5_close_and_rename(MPI_Comm comm, hid_t *file, const char *tmp, const char *path, const char *what)
+{
+  int err = 0, rank;
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_h5_close(file));
+  PetscCallMPI(MPI_Barrier(comm)); /* every rank's data is on disk before the name appears */
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (!rank && rename(tmp, path)) err = errno;
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
+  PetscCheck(!err, comm, BO_ERR_RUNTIME, "%s: cannot rename the finished %s into place (%s); expected a writable folder", path, what, strerror(err));
+  bo_error_unregister_tempfile(tmp);
   PetscFunctionReturn(0);
 }
 

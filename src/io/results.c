@@ -84,17 +84,9 @@ static PetscErrorCode write_meta(bo_results *r, const bo_job *job)
 
 PetscErrorCode bo_results_commit(bo_results *r, const bo_job *job)
 {
-  int err = 0, rank;
-
   PetscFunctionBeginUser;
   PetscCall(write_meta(r, job));
-  PetscCall(bo_h5_close(&r->file));
-  PetscCallMPI(MPI_Barrier(r->comm)); /* every rank's data is on disk before the name appears */
-  PetscCallMPI(MPI_Comm_rank(r->comm, &rank));
-  if (!rank && rename(r->tmp, r->path)) err = errno;
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, r->comm));
-  PetscCheck(!err, r->comm, BO_ERR_RUNTIME, "%s: cannot rename the finished results into place (%s); expected a writable output folder", r->path, strerror(err));
-  bo_error_unregister_tempfile(r->tmp);
+  PetscCall(bo_h5_close_and_rename(r->comm, &r->file, r->tmp, r->path, "results"));
   PetscFunctionReturn(0);
 }
 
