@@ -6,6 +6,7 @@
  * that lives on PETSC_COMM_SELF.
  */
 #include "boundopt/fewshot.h"
+#include "boundopt/reduce.h"
 #include "boundopt/bound.h"
 #include "boundopt/error.h"
 #include "boundopt/rng.h"
@@ -359,4 +360,24 @@ double bo_fewshot_accuracy(int64_t nq, const int32_t *pred, const int32_t *truth
   if (nq <= 0) return 0;
   for (int64_t i = 0; i < nq; i++) hit += pred[i] == truth[i];
   return (double)hit / (double)nq;
+}
+
+/* Exact sums of a and a^2 (bo_exactsum), so any split of the tasks over ranks or files gives the same bits. */
+PetscErrorCode bo_fewshot_mean_ci(MPI_Comm comm, int64_t ntasks, int64_t local, const double *acc, double *mean, double *ci)
+{
+  bo_exactsum s;
+  double      v[2], tot[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_exactsum_create(2, (double)ntasks, &s));
+  for (int64_t t = 0; t < local; t++) {
+    v[0] = acc[t]; v[1] = acc[t] * acc[t];
+    PetscCall(bo_exactsum_add(s, v));
+  }
+  PetscCall(bo_exactsum_allreduce(comm, s, tot));
+  PetscCall(bo_exactsum_destroy(&s));
+  *mean = tot[0] / (double)ntasks;
+  double var = PetscMax(0.0, tot[1] / (double)ntasks - *mean * *mean);
+  *ci   = 1.96 * sqrt(var) / sqrt((double)ntasks);
+  PetscFunctionReturn(0);
 }

@@ -137,4 +137,9 @@ PetscErrorCode bo_fewshot_laplacianshot(int64_t ns, int64_t nq, int64_t d, const
 
 /* Fraction of pred == truth (0 when nq = 0). */
 double bo_fewshot_accuracy(int64_t nq, const int32_t *pred, const int32_t *truth);
+
+/* Collective on comm: mean and ci95 = 1.96 std / sqrt(T) (population std) of T task accuracies,
+ * each rank holding `local` of them.  Sums are exact (bo_exactsum), so the result is the same bits
+ * for any split of the tasks over ranks, or over job-array slices merged later. */
+PetscErrorCode bo_fewshot_mean_ci(MPI_Comm comm, int64_t ntasks, int64_t local, const double *acc, double *mean, double *ci);
 #endif

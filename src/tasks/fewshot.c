@@ -30,7 +30,7 @@ static const char *const method_names[M_COUNT] = {"simpleshot", "laplacianshot",
 
 typedef struct {
   char      methods[256], classes[256], base[PETSC_MAX_PATH_LEN], norm[8];
-  PetscInt  ways, shots, queries, tasks, knn, iterations;
+  PetscInt  ways, shots, queries, tasks, first, knn, iterations;
   PetscReal lambda, dirichlet, tau;
   PetscBool save_tasks;
   int       nmethods, method[M_COUNT];
@@ -58,6 +58,7 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
   PetscCall(PetscOptionsInt("-shots", "Support rows per class", "", p->shots, &p->shots, NULL));
   PetscCall(PetscOptionsInt("-queries", "Query rows per class (mean, with -fewshot_dirichlet)", "", p->queries, &p->queries, NULL));
   PetscCall(PetscOptionsInt("-tasks", "Number of tasks", "", p->tasks, &p->tasks, NULL));
+  PetscCall(PetscOptionsInt("-first", "Id of the first task: this job runs ids first .. first+tasks-1 (a slice of a job array)", "", p->first, &p->first, NULL));
   PetscCall(PetscOptionsString("-classes", "Novel classes to draw tasks from: \"5-9\" or a comma list of label ids", "", p->classes, p->classes, sizeof p->classes, NULL));
   PetscCall(PetscOptionsString("-base", "Base-class features file: its mean centres CL2N", "", p->base, p->base, sizeof p->base, NULL));
   PetscCall(PetscOptionsString("-norm", "Feature normalisation per task: none, l2 or cl2n (needs -fewshot_base)", "", p->norm, p->norm, sizeof p->norm, NULL));
@@ -97,6 +98,7 @@ static PetscErrorCode check_options(bo_job *job, const fewshot_params *p)
   PetscFunctionBeginUser;
   PetscCheck(p->ways >= 2 && p->shots >= 1 && p->queries >= 1, job->comm, BO_ERR_INPUT, "option -fewshot_ways/shots/queries: %d/%d/%d; expected ways >= 2, shots >= 1, queries >= 1", (int)p->ways, (int)p->shots, (int)p->queries);
   PetscCheck(p->ways <= p->nnovel, job->comm, BO_ERR_INPUT, "option -fewshot_ways: %d with %d novel classes; expected ways <= the number of novel classes", (int)p->ways, p->nnovel);
+  PetscCheck(p->first >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_first: %d; expected a task id >= 0", (int)p->first);
   PetscCheck(p->tasks >= 1, job->comm, BO_ERR_INPUT, "option -fewshot_tasks: %d; expected at least one task", (int)p->tasks);
   PetscCheck(p->tau > 0, job->comm, BO_ERR_INPUT, "option -fewshot_tau: %g; expected tau > 0", (double)p->tau);
   PetscCheck(p->iterations >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_iterations: %d; expected a positive count (0: the method's default)", (int)p->iterations);
@@ -218,26 +220,6 @@ static PetscErrorCode run_method(int m, const fewshot_params *p, int64_t ns, int
   PetscFunctionReturn(0);
 }
 
-/* mean and 1.96 std / sqrt(T) (population std) of the task accuracies, exactly over all ranks. */
-static PetscErrorCode mean_ci(MPI_Comm comm, int64_t ntasks, int64_t local, const double *acc, double *mean, double *ci)
-{
-  bo_exactsum s;
-  double      v[2], tot[2];
-
-  PetscFunctionBeginUser;
-  PetscCall(bo_exactsum_create(2, (double)ntasks, &s));
-  for (int64_t t = 0; t < local; t++) {
-    v[0] = acc[t]; v[1] = acc[t] * acc[t];
-    PetscCall(bo_exactsum_add(s, v));
-  }
-  PetscCall(bo_exactsum_allreduce(comm, s, tot));
-  PetscCall(bo_exactsum_destroy(&s));
-  *mean = tot[0] / (double)ntasks;
-  double var = PetscMax(0.0, tot[1] / (double)ntasks - *mean * *mean);
-  *ci   = 1.96 * sqrt(var) / sqrt((double)ntasks);
-  PetscFunctionReturn(0);
-}
-
 PetscErrorCode bo_task_fewshot(bo_job *job)
 {
   fewshot_params       p = {0};
@@ -297,7 +279,7 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
   PetscCall(PetscMalloc5(PetscMax(1, nlocal * p.nmethods), &acc, ns * d, &zs, nq * d, &zq, p.ways * d, &w, nq, &pred));
   if (p.save_tasks) PetscCall(PetscMalloc3(PetscMax(1, nlocal * nq * p.nmethods), &preds, PetscMax(1, nlocal * ns), &srows, PetscMax(1, nlocal * nq), &qrows));
   for (int64_t t = t0; t < t1; t++) {
-    PetscCall(bo_fewshot_sample((uint64_t)job->seed, t, &pool, (int)p.ways, (int)p.shots, (int)p.queries, p.dirichlet, &task));
+    PetscCall(bo_fewshot_sample((uint64_t)job->seed, p.first + t, &pool, (int)p.ways, (int)p.shots, (int)p.queries, p.dirichlet, &task));
     task_features(&nv, ns, task.support_rows, zs);
     task_features(&nv, nq, task.query_rows, zq);
     if (!strcmp(p.norm, "l2")) { bo_fewshot_l2(ns, d, zs); bo_fewshot_l2(nq, d, zq); }
@@ -322,7 +304,7 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
     snprintf(group, sizeof group, "/%s", method_names[p.method[q]]);
     snprintf(name, sizeof name, "%s/task_accuracy", group);
     PetscCall(bo_h5_write_rows(res.file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, p.tasks, 1, t0, t1, acc + q * nlocal));
-    PetscCall(mean_ci(job->comm, p.tasks, nlocal, acc + q * nlocal, &mu, &ci));
+    PetscCall(bo_fewshot_mean_ci(job->comm, p.tasks, nlocal, acc + q * nlocal, &mu, &ci));
     PetscCall(bo_h5_attr_write_double(res.file, group, "mean_accuracy", mu));
     PetscCall(bo_h5_attr_write_double(res.file, group, "ci95", ci));
     if (p.save_tasks) {
@@ -340,6 +322,7 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "shots", p.shots));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "queries", p.queries));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "tasks", p.tasks));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "first_task", p.first));
   PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
   PetscCall(bo_results_commit(&res, job));
 
