@@ -184,7 +184,7 @@ void bo_fewshot_shift_queries(int64_t ns, int64_t nq, int64_t d, const double *z
 /* ---------------------------------------------------------------- prototypes */
 
 /* means (ways x d) of the support rows per label; every label in range, every class present. */
-static PetscErrorCode class_means(const char *who, int64_t ns, int64_t d, const double *zs, const int32_t *ys, int ways, double *means)
+PetscErrorCode bo_fewshot_class_means(const char *who, int64_t ns, int64_t d, const double *zs, const int32_t *ys, int ways, double *means)
 {
   int64_t *cnt;
 
@@ -218,7 +218,7 @@ PetscErrorCode bo_fewshot_simpleshot(int64_t ns, int64_t nq, int64_t d, const do
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1((size_t)PetscMax(1, ways) * d + 1, &m));
-  PetscCall(class_means("simpleshot", ns, d, zs, ys, ways, m));
+  PetscCall(bo_fewshot_class_means("simpleshot", ns, d, zs, ys, ways, m));
   for (int64_t q = 0; q < nq; q++) {
     double  best = INFINITY;
     int32_t arg  = 0;
@@ -240,7 +240,7 @@ PetscErrorCode bo_fewshot_rectified_prototypes(int64_t ns, int64_t nq, int64_t d
   PetscFunctionBeginUser;
   PetscCheck(isfinite(temperature), PETSC_COMM_SELF, BO_ERR_INPUT, "laplacianshot: temperature %g; expected a finite value", temperature);
   PetscCall(PetscMalloc1((size_t)PetscMax(1, ways) * d + 1, &m));
-  PetscCall(class_means("laplacianshot", ns, d, zs, ys, ways, m));
+  PetscCall(bo_fewshot_class_means("laplacianshot", ns, d, zs, ys, ways, m));
   PetscCall(PetscMalloc3(ways, &mnorm, ways, &cosv, ways, &wsum));
   PetscCall(PetscCalloc1(ways, &cnt));
   for (int c = 0; c < ways; c++) mnorm[c] = PetscMax(norm2(d, m + c * d), 1e-8);
@@ -340,7 +340,7 @@ PetscErrorCode bo_fewshot_laplacianshot(int64_t ns, int64_t nq, int64_t d, const
   if (o->rectify) {
     bo_fewshot_shift_queries(ns, nq, d, zs, xq);
     PetscCall(bo_fewshot_rectified_prototypes(ns, nq, d, zs, ys, xq, ways, o->temperature, o->normalized_rect, protos));
-  } else PetscCall(class_means("laplacianshot", ns, d, zs, ys, ways, protos));
+  } else PetscCall(bo_fewshot_class_means("laplacianshot", ns, d, zs, ys, ways, protos));
   for (int64_t q = 0; q < nq; q++)
     for (int c = 0; c < ways; c++) a[q * ways + c] = sqdist(d, xq + q * d, protos + c * d);
   bo_bound_softmax(nq, ways, a, y);

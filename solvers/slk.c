@@ -43,25 +43,32 @@ PetscErrorCode bo_cluster_sizes(MPI_Comm comm, const bo_cluster_state *st, int64
   PetscFunctionReturn(0);
 }
 
+double bo_cluster_sigma_rule(double sum, int64_t n, int64_t nnz, PetscBool ref5)
+{
+  double denom = ref5 ? 5.0 * (double)n : (double)nnz;
+  return denom > 0 && sum > 0 ? sqrt(sum / denom) : 0.0;
+}
+
 /* Step 1: the prototypes of this outer iteration. */
 static PetscErrorCode update_prototypes(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, double *weight, int *sweeps)
 {
-  int64_t k = o->k, local = bo_rows_local(rows);
-  int     it = st->iteration;
+  int64_t   k = o->k, local = bo_rows_local(rows);
+  int       it = st->iteration;
+  PetscBool update = it > 0 || o->from_labels; /* else the seeds are the first prototypes */
 
   PetscFunctionBeginUser;
   *sweeps = 0;
   switch (o->method) {
   case BO_KMEANS:
-    if (it > 0) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, NULL, st->prototypes, weight));
+    if (update) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, NULL, st->prototypes, weight));
     break;
   case BO_SOFT_KMEANS:
   case BO_SLK_MEANS:
-    if (it > 0) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, o->hard_means ? NULL : st->y, st->prototypes, weight));
+    if (update) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, o->hard_means || it == 0 ? NULL : st->y, st->prototypes, weight));
     break;
   case BO_KMODES:
   case BO_SLK_MS:
-    if (it == 0) { /* the seeds' clusters, then their modes */
+    if (!update) { /* the seeds' clusters, then their modes */
       double *mind;
       PetscCall(PetscMalloc1(PetscMax(1, local), &mind));
       PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, mind));
@@ -141,6 +148,31 @@ static PetscErrorCode reseed_empty(MPI_Comm comm, const bo_rows *rows, int64_t d
   PetscFunctionReturn(0);
 }
 
+/* Support rows (o->fixed): the hard label of a clamped row, and its distance to that prototype. */
+static void clamp_hard(int64_t local, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, double *far)
+{
+  for (int64_t i = 0; i < local; i++) {
+    if (o->fixed[i] < 0 || st->labels[i] == o->fixed[i]) continue;
+    const float *m = st->prototypes + (int64_t)o->fixed[i] * d;
+    double       s = 0;
+    for (int64_t j = 0; j < d; j++) s += ((double)x[i * d + j] - m[j]) * ((double)x[i * d + j] - m[j]);
+    st->labels[i] = o->fixed[i];
+    far[i]        = s;
+  }
+}
+
+/* Support rows start one-hot; clamped ones get a cost on every other class that keeps them so. */
+static void fix_soft(int64_t local, int64_t k, const bo_cluster_opts *o, double clamp_cost, double *a, double *y)
+{
+  for (int64_t i = 0; i < local; i++) {
+    if (o->fixed[i] < 0) continue;
+    for (int64_t c = 0; c < k; c++) {
+      y[i * k + c] = c == o->fixed[i] ? 1.0 : 0.0;
+      if (o->clamp && c != o->fixed[i]) a[i * k + c] = clamp_cost;
+    }
+  }
+}
+
 static PetscErrorCode count_changes(MPI_Comm comm, int64_t local, const int32_t *a, const int32_t *b, int64_t *changes)
 {
   int64_t mine = 0;
@@ -163,6 +195,12 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscFunctionBeginUser;
   PetscCheck(!bo_cluster_uses_graph(o->method) || w, comm, BO_ERR_RUNTIME, "cluster: method %s without a graph; expected one (internal error)", bo_cluster_method_names[o->method]);
   bound.lambda = o->lambda;
+  double clamp_cost = BO_CLUSTER_CLAMP_COST;
+  if (o->fixed && o->clamp && !hard && w) {
+    double wmax;
+    PetscCall(bo_graph_max_row_sum(w, &wmax));
+    clamp_cost += fabs(o->lambda) * wmax;
+  }
   if (!hard && !st->y) PetscCall(PetscCalloc1(PetscMax(1, local * k), &st->y));
   if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
@@ -176,6 +214,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
       PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, far));
+      if (o->fixed && o->clamp) clamp_hard(local, d, x, o, st, far);
       double *cost = far;
       if (kernel) { /* energy -kappa, but re-seeding still wants the distance */
         double *kc;
@@ -189,6 +228,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
       PetscCall(bo_kmeans_sqdist(rows, d, x, k, st->prototypes, a));
       if (kernel) kernel_costs(local * k, o->sigma, a);
       bo_bound_softmax(local, k, a, st->y);
+      if (o->fixed) fix_soft(local, k, o, clamp_cost, a, st->y);
       if (bo_cluster_uses_graph(o->method)) {
         int bits;
         PetscCall(bo_bound_run(rows, k, a, w, &bound, st->y, &energy, &bits));

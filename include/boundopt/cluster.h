@@ -15,6 +15,16 @@
  *   5. energy: sum of the minima of A (hard methods) or E(Y) of bound.h (soft and slk methods);
  *   6. stop: hard methods when no label changes; the others when i > 0 and
  *      |E - E_old| <= tol |E_old|; always after max_it outer iterations.
+ * Supervision constraints (transductive few-shot, spec section 7): with opts->fixed, a row p with
+ * fixed[p] >= 0 is a support row of class fixed[p].  The caller then gives the starting partition
+ * in st->labels (support rows on their class) with opts->from_labels, and the first iteration's
+ * prototypes come from it (hard means / mean-shift of those clusters) instead of being seeds.
+ * Soft methods start Y at rowsoftmax(-A) with the support rows one-hot.  With opts->clamp the
+ * support rows keep their class throughout (hard methods: their label; soft ones: their one-hot
+ * row, by giving every other class the cost a_pc = BO_CLUSTER_CLAMP_COST + lambda * max row sum of
+ * W, so exp underflows to exactly 0 and the row stays one-hot through the bound iterations, whose
+ * energy then counts the support rows' own-class cost only); without it they move like the
+ * queries, as the reference code does.
  * A hook runs after every outer iteration (monitor lines, checkpoints, signals) and may stop the
  * run.  The state can be saved and given back to continue exactly where it was.
  *
@@ -44,9 +54,16 @@ typedef struct {
   double            ms_tol;
   PetscBool         hard_means;    /* soft-kmeans, slk-means: members' mean instead of the soft mean */
   bo_on_empty       on_empty;
+  const int32_t    *fixed;         /* per local row: its class (support rows) or -1; NULL: none */
+  PetscBool         clamp;         /* support rows keep their class (else they move) */
+  PetscBool         from_labels;   /* first prototypes from st->labels, not seeds */
   bo_cluster_hook   hook;
   void             *hook_ctx;
 } bo_cluster_opts;
+
+/* Cost that makes exp(-a + lambda b) underflow to exactly 0 in double once lambda * max row sum
+ * of W is added (exp(-745.2) is the last nonzero). */
+#define BO_CLUSTER_CLAMP_COST 800.0
 
 struct bo_cluster_state_s {
   int64_t  n, d, k;
@@ -69,6 +86,9 @@ PetscErrorCode bo_cluster_state_destroy(bo_cluster_state *st);
 /* Runs (or continues, when st->iteration > 0) the outer iterations.  w: graph with its exchange
  * set up, needed by slk-* (NULL otherwise). */
 PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_graph *w, const bo_cluster_opts *opts, bo_cluster_state *st);
+/* sigma of the K-modes kernel from the weighted squared edge lengths of a kNN graph (spec section
+ * 4): sigma^2 = sum w |x_p - x_q|^2 / (5 n) (ref5, the reference) or / nnz.  0 if the sum is 0. */
+double         bo_cluster_sigma_rule(double weighted_sqdist_sum, int64_t n, int64_t nnz, PetscBool ref5);
 /* Cluster sizes (collective): counts of labels. */
 PetscErrorCode bo_cluster_sizes(MPI_Comm comm, const bo_cluster_state *st, int64_t *sizes);
 #endif

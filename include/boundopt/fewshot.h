@@ -103,6 +103,10 @@ void bo_fewshot_l2(int64_t n, int64_t d, double *x);
 void bo_fewshot_cl2n(int64_t n, int64_t d, const double *mean, double *x);
 void bo_fewshot_shift_queries(int64_t ns, int64_t nq, int64_t d, const double *zs, double *zq);
 
+/* means (ways x d) of the support rows per label; an error names `who` when a label is out of
+ * range or a class has no support row. */
+PetscErrorCode bo_fewshot_class_means(const char *who, int64_t ns, int64_t d, const double *zs, const int32_t *ys, int ways, double *means);
+
 /* pred (nq) = nearest support class mean of each query row. */
 PetscErrorCode bo_fewshot_simpleshot(int64_t ns, int64_t nq, int64_t d, const double *zs, const int32_t *ys, const double *zq, int ways, int32_t *pred);
 
@@ -134,6 +138,45 @@ PetscErrorCode bo_fewshot_knn_graph(int64_t n, int64_t d, const double *x, int k
 
 /* pred (nq) by LaplacianShot; stats may be NULL. */
 PetscErrorCode bo_fewshot_laplacianshot(int64_t ns, int64_t nq, int64_t d, const double *zs, const int32_t *ys, const double *zq, int ways, const bo_lshot_opts *o, int32_t *pred, bo_lshot_stats *stats);
+
+/* The clustering family with support constraints (spec section 7, arXiv 2106.09516), one task:
+ *   1. x_q <- x_q + mean(S) - mean(Q) (on a copy); X = [S; Q], converted to float for the
+ *      clustering driver (cluster.h), which runs on PETSC_COMM_SELF;
+ *   2. W = the binary row-wise kNN graph over X (bo_fewshot_knn_graph, knn counting self);
+ *   3. sigma (kmodes, slk-ms) from the sigma rule over W's edges with the reference's 5 N
+ *      denominator, unless o->sigma > 0;
+ *   4. prototypes = support class means; labels = nearest prototype, support rows on their class;
+ *   5. outer iterations of bo_cluster_run from those labels (from_labels): hard means including
+ *      the support rows (kmeans, slk-means) or mean-shift modes (kmodes, slk-ms), then hard
+ *      argmin (kmeans, kmodes: lambda = 0) or bound iterations (slk-*), support rows one-hot at
+ *      the start of every bound run, and clamped or free (o->clamp); empty cluster: restore and
+ *      stop (reference);
+ *   6. pred_q = the query rows' labels (cluster k is class k through the initialisation).
+ * Plain accuracy; no Hungarian matching. */
+typedef struct {
+  int       method;       /* BO_KMEANS, BO_KMODES, BO_SLK_MEANS or BO_SLK_MS (cluster.h) */
+  double    lambda;       /* slk-*: weight of the Laplacian term; reference default 0.7 */
+  int       knn;          /* graph neighbours counting self; 3 */
+  PetscBool clamp;        /* support rows keep their class; PETSC_FALSE (reference) */
+  double    sigma;        /* kernel width; 0: the sigma rule */
+  int       max_it;       /* outer iterations; 100 */
+  double    tol;          /* outer relative energy tolerance; 1e-4 */
+  int       bound_max_it; /* 600 */
+  double    bound_tol;    /* 1e-7 */
+  int       ms_max_it;    /* mean-shift sweeps; 1000 */
+  double    ms_tol;       /* 1e-5 */
+} bo_slkshot_opts;
+
+typedef struct {
+  int    outer;      /* outer iterations */
+  int    bound;      /* bound iterations (or mean-shift sweeps of the hard methods) summed */
+  double energy;     /* energy of the last outer iteration */
+  double sigma;      /* kernel width used (0 for the means methods) */
+  PetscBool stopped_empty;
+} bo_slkshot_stats;
+
+void           bo_slkshot_opts_default(int method, bo_slkshot_opts *o);
+PetscErrorCode bo_fewshot_slk(int64_t ns, int64_t nq, int64_t d, const double *zs, const int32_t *ys, const double *zq, int ways, const bo_slkshot_opts *o, int32_t *pred, bo_slkshot_stats *stats);
 
 /* Fraction of pred == truth (0 when nq = 0). */
 double bo_fewshot_accuracy(int64_t nq, const int32_t *pred, const int32_t *truth);

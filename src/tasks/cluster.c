@@ -209,8 +209,7 @@ static PetscErrorCode estimate_sigma(bo_job *job, const cluster_params *p, const
   }
   PetscCall(bo_stats_sum(job->comm, &ds->rows, rowsum, &total));
   PetscCallMPI(MPI_Allreduce(&nnz, &total_nnz, 1, MPI_INT64_T, MPI_SUM, job->comm));
-  double denom = strcmp(p->sigma_denom, "nnz") ? 5.0 * (double)ds->n : (double)total_nnz;
-  *sigma       = sqrt(total / denom);
+  *sigma = bo_cluster_sigma_rule(total, ds->n, total_nnz, strcmp(p->sigma_denom, "nnz") ? PETSC_TRUE : PETSC_FALSE);
   PetscCheck(*sigma > 0, job->comm, BO_ERR_INPUT, "%s: every kNN distance is 0; expected distinct neighbours (or give -cluster_sigma)", ds->path);
   PetscCall(PetscFree2(sq, rowsum));
   PetscFunctionReturn(0);

@@ -3,37 +3,73 @@
  *   task: fewshot
  *   input: fmnist-novel-pca64.h5        # features with /labels
  *   output: fewshot.h5
- *   fewshot: {method: "simpleshot,laplacianshot,tim-adm", ways: 5, shots: 5, queries: 15,
+ *   fewshot: {method: "simpleshot,laplacianshot,slk-ms,tim-adm", ways: 5, shots: 5, queries: 15,
  *             tasks: 10000, classes: "5-9", norm: l2}
  *
  * Every rank loads the rows of the novel classes once (all of them: tasks draw random rows), then
  * takes a contiguous range of task ids.  Task t is drawn from the Philox stream keyed by (seed, t),
  * so tasks, predictions and accuracies are identical for any number of ranks.  Every method runs on
  * the same tasks; its results go under /<method>/.
+ *
+ * lambda tuning: `lambda: "0.1,0.3,0.7,1"` runs every method that has a lambda (laplacianshot,
+ * slk-means, slk-ms) once per value, on the same tasks: its results go under
+ * /<method>/lambda_<j>/ (attribute lambda), and /<method>/ gets /lambda (the grid),
+ * /lambda_accuracy (mean accuracy per value) and the attributes best_lambda / best_accuracy (the
+ * highest mean accuracy, ties to the smaller lambda).  Run it on validation classes, then the test
+ * job with the best value, as the papers tune.
+ *
+ * Checkpoints: with checkpoint: {file: F}, a signal (SIGUSR1/SIGTERM) makes the ranks agree at a
+ * task boundary, write which tasks are done and their results (fewshot_io.h), and exit 3; the
+ * rerun (at any rank count) skips the done tasks.  `checkpoint: {every: n}` also writes every n
+ * tasks per rank.
  */
+#include "boundopt/checkpoint.h"
+#include "boundopt/cluster.h"
 #include "boundopt/dataset.h"
 #include "boundopt/error.h"
 #include "boundopt/fewshot.h"
+#include "boundopt/fewshot_io.h"
 #include "boundopt/h5.h"
 #include "boundopt/memory.h"
 #include "boundopt/reduce.h"
 #include "boundopt/results.h"
+#include "boundopt/signals.h"
 #include "boundopt/stats.h"
 #include "boundopt/tasks.h"
 #include "boundopt/tim.h"
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum { M_SIMPLESHOT, M_LAPLACIANSHOT, M_TIM_GD, M_TIM_ADM, M_COUNT };
-static const char *const method_names[M_COUNT] = {"simpleshot", "laplacianshot", "tim-gd", "tim-adm"};
+enum { M_SIMPLESHOT, M_LAPLACIANSHOT, M_KMEANS, M_KMODES, M_SLK_MEANS, M_SLK_MS, M_TIM_GD, M_TIM_ADM, M_COUNT };
+static const char *const method_names[M_COUNT] = {"simpleshot", "laplacianshot", "kmeans", "kmodes", "slk-means", "slk-ms", "tim-gd", "tim-adm"};
+static const int         cluster_method[M_COUNT] = {-1, -1, BO_KMEANS, BO_KMODES, BO_SLK_MEANS, BO_SLK_MS, -1, -1};
+#define MAX_LAMBDAS 32
+#define SIGNAL_CHECK_STRIDE 8 /* tasks per rank between two agreements on signals */
+
+static PetscBool uses_lambda(int m) { return m == M_LAPLACIANSHOT || m == M_SLK_MEANS || m == M_SLK_MS ? PETSC_TRUE : PETSC_FALSE; }
+/* The reference defaults: LaplacianShot's fallback 1.0, SLK few-shot's 0.7 (spec sections 6, 7). */
+static double default_lambda(int m) { return m == M_LAPLACIANSHOT ? 1.0 : 0.7; }
 
 typedef struct {
-  char      methods[256], classes[256], base[PETSC_MAX_PATH_LEN], norm[8];
+  int    method;
+  double lambda;
+  int    lambda_index;  /* -1: the method's only run */
+  char   group[64];
+} run_spec;
+
+typedef struct {
+  char      methods[256], classes[256], base[PETSC_MAX_PATH_LEN], norm[8], lambdas[512];
   PetscInt  ways, shots, queries, tasks, first, knn, iterations;
-  PetscReal lambda, dirichlet, tau;
-  PetscBool save_tasks;
+  PetscReal dirichlet, tau;
+  PetscBool save_tasks, clamp, monitor;
   int       nmethods, method[M_COUNT];
+  int       nlambda;
+  double    lambda[MAX_LAMBDAS];
+  int       nruns;
+  run_spec  run[M_COUNT * MAX_LAMBDAS];
   int       nnovel;
   int32_t   novel[1024];
 } fewshot_params;
@@ -51,9 +87,9 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
   snprintf(p->methods, sizeof p->methods, "simpleshot");
   snprintf(p->norm, sizeof p->norm, "l2");
   p->ways = 5; p->shots = 5; p->queries = 15; p->tasks = 10000; p->knn = 3; p->iterations = 0;
-  p->lambda = 1.0; p->dirichlet = 0; p->tau = 15;
+  p->dirichlet = 0; p->tau = 15;
   PetscOptionsBegin(job->comm, "fewshot_", "Task fewshot: transductive few-shot inference", "boundopt");
-  PetscCall(PetscOptionsString("-method", "Methods, comma separated: simpleshot, laplacianshot, tim-gd, tim-adm", "", p->methods, p->methods, sizeof p->methods, NULL));
+  PetscCall(PetscOptionsString("-method", "Methods, comma separated: simpleshot, laplacianshot, kmeans, kmodes, slk-means, slk-ms, tim-gd, tim-adm", "", p->methods, p->methods, sizeof p->methods, NULL));
   PetscCall(PetscOptionsInt("-ways", "Classes per task", "", p->ways, &p->ways, NULL));
   PetscCall(PetscOptionsInt("-shots", "Support rows per class", "", p->shots, &p->shots, NULL));
   PetscCall(PetscOptionsInt("-queries", "Query rows per class (mean, with -fewshot_dirichlet)", "", p->queries, &p->queries, NULL));
@@ -63,13 +99,52 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
   PetscCall(PetscOptionsString("-base", "Base-class features file: its mean centres CL2N", "", p->base, p->base, sizeof p->base, NULL));
   PetscCall(PetscOptionsString("-norm", "Feature normalisation per task: none, l2 or cl2n (needs -fewshot_base)", "", p->norm, p->norm, sizeof p->norm, NULL));
   PetscCall(PetscOptionsBool("-save_tasks", "Write /tasks/support, /tasks/query and per-method predictions", "", p->save_tasks, &p->save_tasks, NULL));
-  PetscCall(PetscOptionsReal("-lambda", "LaplacianShot: weight of the Laplacian term", "", p->lambda, &p->lambda, NULL));
-  PetscCall(PetscOptionsInt("-knn", "LaplacianShot: query graph neighbours, counting the point itself", "", p->knn, &p->knn, NULL));
+  PetscCall(PetscOptionsString("-lambda", "Weight of the Laplacian term of laplacianshot, slk-means, slk-ms: one value, or a comma list to tune (empty: 1.0 for laplacianshot, 0.7 for slk-*)", "", p->lambdas, p->lambdas, sizeof p->lambdas, NULL));
+  PetscCall(PetscOptionsInt("-knn", "laplacianshot, slk-*: task graph neighbours, counting the point itself", "", p->knn, &p->knn, NULL));
+  PetscCall(PetscOptionsBool("-clamp", "kmeans, kmodes, slk-*: support rows keep their class (false: they move like queries, as the reference)", "", p->clamp, &p->clamp, NULL));
   PetscCall(PetscOptionsReal("-dirichlet", "Imbalanced queries: split ways*queries by Dirichlet(a 1), at least one each (0: balanced)", "", p->dirichlet, &p->dirichlet, NULL));
   PetscCall(PetscOptionsInt("-iterations", "TIM iterations (0: 1000 for tim-gd, 150 for tim-adm)", "", p->iterations, &p->iterations, NULL));
   PetscCall(PetscOptionsReal("-tau", "TIM temperature", "", p->tau, &p->tau, NULL));
+  PetscCall(PetscOptionsBool("-monitor", "Print a progress line per checkpoint and on resume", "", p->monitor, &p->monitor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
+}
+
+static PetscErrorCode parse_lambdas(bo_job *job, fewshot_params *p)
+{
+  char *save, *tok, *end, buf[512];
+
+  PetscFunctionBeginUser;
+  snprintf(buf, sizeof buf, "%s", p->lambdas);
+  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    PetscCheck(p->nlambda < MAX_LAMBDAS, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: more than %d values; expected at most %d", MAX_LAMBDAS, MAX_LAMBDAS);
+    double v = strtod(tok, &end);
+    PetscCheck(end != tok && !*end && isfinite(v) && v >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: '%s'; expected numbers >= 0, comma separated", tok);
+    for (int j = 0; j < p->nlambda; j++) PetscCheck(p->lambda[j] != v, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: %s twice; expected each value once", tok);
+    p->lambda[p->nlambda++] = v;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* One run per method, or per (method, lambda) when a lambda list tunes it. */
+static void plan_runs(fewshot_params *p)
+{
+  p->nruns = 0;
+  for (int q = 0; q < p->nmethods; q++) {
+    int m = p->method[q];
+    if (!uses_lambda(m) || p->nlambda <= 1) {
+      run_spec *r = &p->run[p->nruns++];
+      r->method = m; r->lambda_index = -1;
+      r->lambda = uses_lambda(m) ? (p->nlambda ? p->lambda[0] : default_lambda(m)) : 0.0;
+      snprintf(r->group, sizeof r->group, "/%s", method_names[m]);
+      continue;
+    }
+    for (int j = 0; j < p->nlambda; j++) {
+      run_spec *r = &p->run[p->nruns++];
+      r->method = m; r->lambda = p->lambda[j]; r->lambda_index = j;
+      snprintf(r->group, sizeof r->group, "/%s/lambda_%d", method_names[m], j);
+    }
+  }
 }
 
 static PetscErrorCode parse_lists(bo_job *job, fewshot_params *p)
@@ -82,14 +157,15 @@ static PetscErrorCode parse_lists(bo_job *job, fewshot_params *p)
     int m;
     for (m = 0; m < M_COUNT; m++)
       if (!strcmp(tok, method_names[m])) break;
-    PetscCheck(m < M_COUNT, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s'; expected simpleshot, laplacianshot, tim-gd or tim-adm", tok);
-    PetscCheck(p->nmethods < M_COUNT, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s' twice; expected each method once", tok);
+    PetscCheck(m < M_COUNT, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s'; expected simpleshot, laplacianshot, kmeans, kmodes, slk-means, slk-ms, tim-gd or tim-adm", tok);
     for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s' twice; expected each method once", tok);
     p->method[p->nmethods++] = m;
   }
   PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -fewshot_method: empty; expected at least one method");
   PetscCheck(p->classes[0], job->comm, BO_ERR_INPUT, "option -fewshot_classes: missing; expected the novel classes, e.g. \"5-9\" or \"5,6,7,8,9\"");
   PetscCall(bo_job_parse_ids(job, "fewshot_classes", p->classes, 1024, p->novel, &p->nnovel));
+  PetscCall(parse_lambdas(job, p));
+  plan_runs(p);
   PetscFunctionReturn(0);
 }
 
@@ -102,7 +178,7 @@ static PetscErrorCode check_options(bo_job *job, const fewshot_params *p)
   PetscCheck(p->tasks >= 1, job->comm, BO_ERR_INPUT, "option -fewshot_tasks: %d; expected at least one task", (int)p->tasks);
   PetscCheck(p->tau > 0, job->comm, BO_ERR_INPUT, "option -fewshot_tau: %g; expected tau > 0", (double)p->tau);
   PetscCheck(p->iterations >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_iterations: %d; expected a positive count (0: the method's default)", (int)p->iterations);
-  PetscCheck(p->lambda >= 0 && p->dirichlet >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_lambda/dirichlet: %g/%g; expected values >= 0", (double)p->lambda, (double)p->dirichlet);
+  PetscCheck(p->dirichlet >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_dirichlet: %g; expected a >= 0", (double)p->dirichlet);
   PetscCheck(p->knn >= 2, job->comm, BO_ERR_INPUT, "option -fewshot_knn: %d; expected knn >= 2 (it counts the point itself)", (int)p->knn);
   PetscCheck(!strcmp(p->norm, "none") || !strcmp(p->norm, "l2") || !strcmp(p->norm, "cl2n"), job->comm, BO_ERR_INPUT, "option -fewshot_norm: '%s'; expected none, l2 or cl2n", p->norm);
   PetscCheck(strcmp(p->norm, "cl2n") || p->base[0], job->comm, BO_ERR_INPUT, "option -fewshot_norm: cl2n without -fewshot_base; expected a base-class features file to centre on");
@@ -195,28 +271,121 @@ static void task_features(const novel_rows *nv, int64_t count, const int64_t *ro
   }
 }
 
-static PetscErrorCode run_method(int m, const fewshot_params *p, int64_t ns, int64_t nq, int64_t d, const double *zs, const int32_t *ys, const double *zq, double *w, int32_t *pred)
+static PetscErrorCode run_method(const run_spec *r, const fewshot_params *p, int64_t ns, int64_t nq, int64_t d, const double *zs, const int32_t *ys, const double *zq, double *w, int32_t *pred)
 {
   PetscFunctionBeginUser;
-  switch (m) {
+  switch (r->method) {
   case M_SIMPLESHOT: PetscCall(bo_fewshot_simpleshot(ns, nq, d, zs, ys, zq, (int)p->ways, pred)); break;
   case M_LAPLACIANSHOT: {
     bo_lshot_opts o;
     bo_lshot_opts_default(&o);
-    o.lambda = p->lambda;
+    o.lambda = r->lambda;
     o.knn    = (int)p->knn;
     PetscCall(bo_fewshot_laplacianshot(ns, nq, d, zs, ys, zq, (int)p->ways, &o, pred, NULL));
   } break;
+  case M_KMEANS: case M_KMODES: case M_SLK_MEANS: case M_SLK_MS: {
+    bo_slkshot_opts o;
+    bo_slkshot_opts_default(cluster_method[r->method], &o);
+    if (uses_lambda(r->method)) o.lambda = r->lambda;
+    o.knn   = (int)p->knn;
+    o.clamp = p->clamp;
+    PetscCall(bo_fewshot_slk(ns, nq, d, zs, ys, zq, (int)p->ways, &o, pred, NULL));
+  } break;
   default: {
     bo_tim_opts o;
-    if (m == M_TIM_GD) bo_tim_defaults_gd(&o); else bo_tim_defaults_adm(&o);
+    if (r->method == M_TIM_GD) bo_tim_defaults_gd(&o); else bo_tim_defaults_adm(&o);
     o.tau = p->tau;
     if (p->iterations) o.iterations = (int)p->iterations;
     PetscCall(bo_tim_init_weights(ns, d, zs, ys, p->ways, w));
-    if (m == M_TIM_GD) PetscCall(bo_tim_gd(ns, nq, d, zs, ys, zq, p->ways, &o, w, pred, NULL, NULL));
+    if (r->method == M_TIM_GD) PetscCall(bo_tim_gd(ns, nq, d, zs, ys, zq, p->ways, &o, w, pred, NULL, NULL));
     else PetscCall(bo_tim_adm(ns, nq, d, zs, ys, zq, p->ways, &o, w, pred, NULL, NULL));
   } break;
   }
+  PetscFunctionReturn(0);
+}
+
+/* After every SIGNAL_CHECK_STRIDE tasks (and the last): agree on signals; checkpoint when
+ * signalled or every checkpoint_every tasks. */
+static PetscErrorCode task_boundary(bo_job *job, const fewshot_params *p, uint64_t hash, const bo_fewshot_progress *pr, int64_t round, int64_t rounds, PetscBool *interrupted)
+{
+  PetscBool signalled = PETSC_FALSE, periodic;
+
+  PetscFunctionBeginUser;
+  *interrupted = PETSC_FALSE;
+  if (round == job->debug_signal_at && job->rank == job->size - 1) raise(SIGUSR1);
+  if (round + 1 == rounds) PetscFunctionReturn(0); /* the results come next */
+  periodic = job->checkpoint_every > 0 && (round + 1) % job->checkpoint_every == 0;
+  if ((round + 1) % SIGNAL_CHECK_STRIDE && !periodic) PetscFunctionReturn(0);
+  PetscCall(bo_signals_pending(job->comm, &signalled));
+  if (job->checkpoint_file[0] && (signalled || periodic)) {
+    PetscCall(bo_fewshot_checkpoint_write(job->comm, job->checkpoint_file, hash, pr));
+    if (p->monitor) PetscCall(PetscPrintf(job->comm, "  fewshot checkpoint written: %s (%lld tasks per rank done)\n", job->checkpoint_file, (long long)(round + 1)));
+  }
+  if (signalled) {
+    PetscCheck(job->checkpoint_file[0], job->comm, BO_ERR_RUNTIME, "signal %d: stopped without a checkpoint; expected checkpoint: {file: ...} to resume", bo_signals_last());
+    *interrupted = PETSC_TRUE;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The runs' results: per run its group; per tuned method the lambda grid and the best value. */
+static PetscErrorCode write_results(bo_job *job, const fewshot_params *p, const bo_fewshot_progress *pr, bo_results *res)
+{
+  int64_t nlocal = pr->t1 - pr->t0, nq = pr->nq;
+  double *col, *grid_acc, mean[M_COUNT * MAX_LAMBDAS], ci[M_COUNT * MAX_LAMBDAS];
+  int32_t *pcol = NULL;
+  char     name[128];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(PetscMax(1, nlocal), &col, MAX_LAMBDAS, &grid_acc));
+  if (nq) PetscCall(PetscMalloc1(PetscMax(1, nlocal * nq), &pcol));
+  for (int r = 0; r < p->nruns; r++) {
+    const run_spec *rs = &p->run[r];
+    for (int64_t t = 0; t < nlocal; t++) col[t] = pr->accuracy[t * p->nruns + r];
+    snprintf(name, sizeof name, "%s/task_accuracy", rs->group);
+    PetscCall(bo_h5_write_rows(res->file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, p->tasks, 1, pr->t0, pr->t1, col));
+    PetscCall(bo_fewshot_mean_ci(job->comm, p->tasks, nlocal, col, &mean[r], &ci[r]));
+    PetscCall(bo_h5_attr_write_double(res->file, rs->group, "mean_accuracy", mean[r]));
+    PetscCall(bo_h5_attr_write_double(res->file, rs->group, "ci95", ci[r]));
+    if (uses_lambda(rs->method)) PetscCall(bo_h5_attr_write_double(res->file, rs->group, "lambda", rs->lambda));
+    if (nq) {
+      for (int64_t t = 0; t < nlocal; t++) memcpy(pcol + t * nq, pr->predictions + (t * p->nruns + r) * nq, sizeof(int32_t) * (size_t)nq);
+      snprintf(name, sizeof name, "%s/predictions", rs->group);
+      PetscCall(bo_h5_write_rows(res->file, name, H5T_NATIVE_INT32, H5T_STD_I32LE, p->tasks, nq, pr->t0, pr->t1, pcol));
+    }
+    if (rs->lambda_index < 0) PetscCall(PetscPrintf(job->comm, "fewshot: %-13s %lld tasks %d-way %d-shot: accuracy %.2f%% +- %.2f\n", method_names[rs->method], (long long)p->tasks, (int)p->ways, (int)p->shots, 100 * mean[r], 100 * ci[r]));
+    else PetscCall(PetscPrintf(job->comm, "fewshot: %-13s lambda %-8g %lld tasks %d-way %d-shot: accuracy %.2f%% +- %.2f\n", method_names[rs->method], rs->lambda, (long long)p->tasks, (int)p->ways, (int)p->shots, 100 * mean[r], 100 * ci[r]));
+  }
+  for (int r = 0; r < p->nruns; r++) { /* tuned methods: the grid, from the runs of lambda_0 on */
+    const run_spec *rs = &p->run[r];
+    if (rs->lambda_index != 0) continue;
+    int    best = 0;
+    hsize_t dims[1] = {(hsize_t)p->nlambda};
+    for (int j = 0; j < p->nlambda; j++) {
+      grid_acc[j] = mean[r + j];
+      if (grid_acc[j] > grid_acc[best] || (grid_acc[j] == grid_acc[best] && p->lambda[j] < p->lambda[best])) best = j;
+    }
+    snprintf(name, sizeof name, "/%s/lambda", method_names[rs->method]);
+    PetscCall(bo_h5_write_array(res->file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, p->lambda));
+    snprintf(name, sizeof name, "/%s/lambda_accuracy", method_names[rs->method]);
+    PetscCall(bo_h5_write_array(res->file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, grid_acc));
+    snprintf(name, sizeof name, "/%s", method_names[rs->method]);
+    PetscCall(bo_h5_attr_write_double(res->file, name, "best_lambda", p->lambda[best]));
+    PetscCall(bo_h5_attr_write_double(res->file, name, "best_accuracy", grid_acc[best]));
+    PetscCall(PetscPrintf(job->comm, "fewshot: %-13s best lambda %g: accuracy %.2f%%\n", method_names[rs->method], p->lambda[best], 100 * grid_acc[best]));
+  }
+  if (nq) {
+    PetscCall(bo_h5_write_rows(res->file, "/tasks/support", H5T_NATIVE_INT64, H5T_STD_I64LE, p->tasks, pr->ns, pr->t0, pr->t1, pr->support));
+    PetscCall(bo_h5_write_rows(res->file, "/tasks/query", H5T_NATIVE_INT64, H5T_STD_I64LE, p->tasks, nq, pr->t0, pr->t1, pr->query));
+  }
+  PetscCall(bo_h5_attr_write_string(res->file, "/", "methods", p->methods));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "ways", p->ways));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "shots", p->shots));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "queries", p->queries));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "tasks", p->tasks));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "first_task", p->first));
+  PetscCall(PetscFree2(col, grid_acc));
+  PetscCall(PetscFree(pcol));
   PetscFunctionReturn(0);
 }
 
@@ -230,11 +399,12 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
   novel_rows           nv;
   bo_fewshot_pool      pool;
   bo_fewshot_task      task;
-  int64_t              n, d, *count, **rows, t0, t1, nlocal;
-  double              *mean = NULL, *acc, *zs, *zq, *w;
-  int32_t             *pred, *preds = NULL;
-  int64_t             *srows = NULL, *qrows = NULL;
-  PetscBool            stop;
+  bo_fewshot_progress  pr = {0};
+  int64_t              n, d, *count, **rows, nlocal, rounds, done_before = 0;
+  double              *mean = NULL, *zs, *zq, *w;
+  int32_t             *pred;
+  uint64_t             hash;
+  PetscBool            stop, resumed = PETSC_FALSE, interrupted = PETSC_FALSE;
 
   PetscFunctionBeginUser;
   PetscCall(read_options(job, &p));
@@ -250,14 +420,23 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
     PetscCall(bo_dataset_probe(job->comm, p.base, &nb, &db));
     PetscCheck(db == d, job->comm, BO_ERR_INPUT, "option -fewshot_base: %s has D = %lld; expected D = %lld like %s", p.base, (long long)db, (long long)d, job->input);
   }
+  int64_t ns = p.ways * p.shots, nq = p.ways * p.queries;
+  pr.ntasks = p.tasks; pr.nruns = p.nruns;
+  pr.t0 = p.tasks * job->rank / job->size;
+  pr.t1 = p.tasks * (job->rank + 1) / job->size;
+  nlocal = pr.t1 - pr.t0;
+  rounds = (p.tasks + job->size - 1) / job->size; /* the largest range: every rank loops as often */
+  if (p.save_tasks) { pr.ns = ns; pr.nq = nq; }
   /* The novel rows are replicated: at most all N of them on every rank. */
   bo_memory_plan_add(&plan, "features shard", bo_dataset_shard_bytes(n / job->size + BO_TILE_ROWS, d));
   bo_memory_plan_add(&plan, "novel rows (replicated)", (double)n * ((double)d * 4 + 12));
+  bo_memory_plan_add(&plan, "per-task results", (double)(nlocal + 1) * (p.nruns * 8.0 + 4 + (p.save_tasks ? (double)(p.nruns * nq * 4 + (ns + nq) * 8) : 0)));
   PetscCall(bo_memory_preflight(job->comm, &plan, job->memory_limit));
   PetscCall(bo_results_create(job, job->output, &res));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_READ));
   PetscCall(bo_dataset_read(job->comm, job->input, &ro, &ds));
+  PetscCall(bo_checkpoint_job_hash(ds.identity, &hash));
   PetscCall(gather_novel(job, &p, &ds, &nv));
   if (!strcmp(p.norm, "cl2n")) {
     bo_dataset_read_opts bo = {.check_finite = PETSC_TRUE};
@@ -268,66 +447,56 @@ PetscErrorCode bo_task_fewshot(bo_job *job)
   }
   PetscCall(bo_dataset_destroy(&ds));
   PetscCall(build_pool(job, &p, &nv, &count, &rows, &pool));
+  PetscCall(PetscCalloc5(PetscMax(1, nlocal), &pr.done, PetscMax(1, nlocal * p.nruns), &pr.accuracy, PetscMax(1, nlocal * p.nruns * pr.nq), &pr.predictions, PetscMax(1, nlocal * pr.ns), &pr.support, PetscMax(1, nlocal * pr.nq), &pr.query));
+  if (job->checkpoint_file[0] && job->restart) {
+    PetscCall(bo_fewshot_checkpoint_read(job->comm, job->checkpoint_file, hash, &pr, &resumed));
+    for (int64_t t = 0; t < nlocal; t++) done_before += pr.done[t];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &done_before, 1, MPI_INT64_T, MPI_SUM, job->comm));
+    if (resumed) PetscCall(PetscPrintf(job->comm, "fewshot: resuming from %s: %lld of %lld tasks done\n", job->checkpoint_file, (long long)done_before, (long long)p.tasks));
+  }
   PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
-  t0 = p.tasks * job->rank / job->size;
-  t1 = p.tasks * (job->rank + 1) / job->size;
-  nlocal = t1 - t0;
-  int64_t ns = p.ways * p.shots, nq = p.ways * p.queries;
   PetscCall(bo_fewshot_task_create((int)p.ways, (int)p.shots, (int)p.queries, &task));
-  PetscCall(PetscMalloc5(PetscMax(1, nlocal * p.nmethods), &acc, ns * d, &zs, nq * d, &zq, p.ways * d, &w, nq, &pred));
-  if (p.save_tasks) PetscCall(PetscMalloc3(PetscMax(1, nlocal * nq * p.nmethods), &preds, PetscMax(1, nlocal * ns), &srows, PetscMax(1, nlocal * nq), &qrows));
-  for (int64_t t = t0; t < t1; t++) {
-    PetscCall(bo_fewshot_sample((uint64_t)job->seed, p.first + t, &pool, (int)p.ways, (int)p.shots, (int)p.queries, p.dirichlet, &task));
-    task_features(&nv, ns, task.support_rows, zs);
-    task_features(&nv, nq, task.query_rows, zq);
-    if (!strcmp(p.norm, "l2")) { bo_fewshot_l2(ns, d, zs); bo_fewshot_l2(nq, d, zq); }
-    if (!strcmp(p.norm, "cl2n")) { bo_fewshot_cl2n(ns, d, mean, zs); bo_fewshot_cl2n(nq, d, mean, zq); }
-    for (int q = 0; q < p.nmethods; q++) {
-      PetscCall(run_method(p.method[q], &p, ns, nq, d, zs, task.support_labels, zq, w, pred));
-      acc[q * nlocal + (t - t0)] = bo_fewshot_accuracy(nq, pred, task.query_labels);
-      if (p.save_tasks) /* labels in the input's label space */
-        for (int64_t i = 0; i < nq; i++) preds[(q * nlocal + (t - t0)) * nq + i] = task.class_ids[pred[i]];
+  PetscCall(PetscMalloc4(ns * d, &zs, nq * d, &zq, p.ways * d, &w, nq, &pred));
+  for (int64_t round = 0; round < rounds && !interrupted; round++) {
+    int64_t t = round; /* index within this rank's range */
+    if (t < nlocal && !pr.done[t]) {
+      PetscCall(bo_fewshot_sample((uint64_t)job->seed, p.first + pr.t0 + t, &pool, (int)p.ways, (int)p.shots, (int)p.queries, p.dirichlet, &task));
+      task_features(&nv, ns, task.support_rows, zs);
+      task_features(&nv, nq, task.query_rows, zq);
+      if (!strcmp(p.norm, "l2")) { bo_fewshot_l2(ns, d, zs); bo_fewshot_l2(nq, d, zq); }
+      if (!strcmp(p.norm, "cl2n")) { bo_fewshot_cl2n(ns, d, mean, zs); bo_fewshot_cl2n(nq, d, mean, zq); }
+      for (int r = 0; r < p.nruns; r++) {
+        PetscCall(run_method(&p.run[r], &p, ns, nq, d, zs, task.support_labels, zq, w, pred));
+        pr.accuracy[t * p.nruns + r] = bo_fewshot_accuracy(nq, pred, task.query_labels);
+        if (p.save_tasks) /* labels in the input's label space */
+          for (int64_t i = 0; i < nq; i++) pr.predictions[(t * p.nruns + r) * nq + i] = task.class_ids[pred[i]];
+      }
+      if (p.save_tasks) {
+        memcpy(pr.support + t * ns, task.support_rows, sizeof(int64_t) * (size_t)ns);
+        memcpy(pr.query + t * nq, task.query_rows, sizeof(int64_t) * (size_t)nq);
+      }
+      pr.done[t] = 1;
     }
-    if (p.save_tasks) {
-      memcpy(srows + (t - t0) * ns, task.support_rows, sizeof(int64_t) * (size_t)ns);
-      memcpy(qrows + (t - t0) * nq, task.query_rows, sizeof(int64_t) * (size_t)nq);
-    }
+    PetscCall(task_boundary(job, &p, hash, &pr, round, rounds, &interrupted));
   }
   PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
 
-  PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
-  for (int q = 0; q < p.nmethods; q++) {
-    char   name[64], group[32];
-    double mu = 0, ci = 0;
-    snprintf(group, sizeof group, "/%s", method_names[p.method[q]]);
-    snprintf(name, sizeof name, "%s/task_accuracy", group);
-    PetscCall(bo_h5_write_rows(res.file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, p.tasks, 1, t0, t1, acc + q * nlocal));
-    PetscCall(bo_fewshot_mean_ci(job->comm, p.tasks, nlocal, acc + q * nlocal, &mu, &ci));
-    PetscCall(bo_h5_attr_write_double(res.file, group, "mean_accuracy", mu));
-    PetscCall(bo_h5_attr_write_double(res.file, group, "ci95", ci));
-    if (p.save_tasks) {
-      snprintf(name, sizeof name, "%s/predictions", group);
-      PetscCall(bo_h5_write_rows(res.file, name, H5T_NATIVE_INT32, H5T_STD_I32LE, p.tasks, nq, t0, t1, preds + q * nlocal * nq));
-    }
-    PetscCall(PetscPrintf(job->comm, "fewshot: %-13s %lld tasks %d-way %d-shot: accuracy %.2f%% +- %.2f\n", method_names[p.method[q]], (long long)p.tasks, (int)p.ways, (int)p.shots, 100 * mu, 100 * ci));
+  if (interrupted) {
+    PetscCall(PetscPrintf(job->comm, "fewshot: signal received; checkpoint %s written; rerun the job to resume (exit 3)\n", job->checkpoint_file));
+    PetscCall(bo_results_discard(&res));
+    job->exit_status = BO_EXIT_CHECKPOINTED;
+  } else {
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
+    PetscCall(write_results(job, &p, &pr, &res));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    PetscCall(bo_results_commit(&res, job));
+    if (job->checkpoint_file[0] && !job->rank) unlink(job->checkpoint_file); /* the job is done */
   }
-  if (p.save_tasks) {
-    PetscCall(bo_h5_write_rows(res.file, "/tasks/support", H5T_NATIVE_INT64, H5T_STD_I64LE, p.tasks, ns, t0, t1, srows));
-    PetscCall(bo_h5_write_rows(res.file, "/tasks/query", H5T_NATIVE_INT64, H5T_STD_I64LE, p.tasks, nq, t0, t1, qrows));
-  }
-  PetscCall(bo_h5_attr_write_string(res.file, "/", "methods", p.methods));
-  PetscCall(bo_h5_attr_write_int64(res.file, "/", "ways", p.ways));
-  PetscCall(bo_h5_attr_write_int64(res.file, "/", "shots", p.shots));
-  PetscCall(bo_h5_attr_write_int64(res.file, "/", "queries", p.queries));
-  PetscCall(bo_h5_attr_write_int64(res.file, "/", "tasks", p.tasks));
-  PetscCall(bo_h5_attr_write_int64(res.file, "/", "first_task", p.first));
-  PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
-  PetscCall(bo_results_commit(&res, job));
 
-  if (p.save_tasks) PetscCall(PetscFree3(preds, srows, qrows));
-  PetscCall(PetscFree5(acc, zs, zq, w, pred));
+  PetscCall(PetscFree5(pr.done, pr.accuracy, pr.predictions, pr.support, pr.query));
+  PetscCall(PetscFree4(zs, zq, w, pred));
   PetscCall(bo_fewshot_task_destroy(&task));
   for (int c = 0; c < p.nnovel; c++) PetscCall(PetscFree(rows[c]));
   PetscCall(PetscFree(rows));
