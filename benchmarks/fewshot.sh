@@ -14,7 +14,7 @@ value() { h5dump -d "$2" "$1" | sed -n 's/.*(0): //p'; }
 for D in 64 640; do
   feat=$out/fmnist-pca$D-base.h5
   [ -f "$feat" ] || mpirun -q -n 2 "$BIN/boundopt" -task preprocess -input "$data" -output "$feat" -preprocess_center mean -preprocess_pca $D -preprocess_fit_classes 0-4 -preprocess_l2 >&2
-  for m in simpleshot laplacianshot tim-adm tim-gd; do
+  for m in simpleshot laplacianshot kmeans kmodes slk-means slk-ms tim-adm tim-gd; do
     tasks=$TASKS; [ "$m" = tim-gd ] && tasks=$TASKS_GD
     for p in 1 2; do
       res=$out/fewshot-$m-$D-$p.h5
