@@ -6,7 +6,7 @@
 
 PREFIX    ?= /usr/local
 CC        := mpicc
-PKGS      := PETSc hdf5-openmpi scalapack-openmpi openblas ompi libpng zlib yaml-0.1
+PKGS      := PETSc hdf5-openmpi scalapack-openmpi openblas ompi libpng zlib yaml-0.1 fftw3
 VERSION   := 0.1.0
 GIT_REV   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
