@@ -11,7 +11,9 @@
 #   cluster  benchmarks/cluster.sh: K-means kernels (build/benchmarks/bench_kmeans) against memory
 #         streaming and sgemm, K-means iterations against scikit-learn and FAISS, task knn against
 #         FAISS, full cluster jobs (kmeans, slk-ms, slk-means) with NMI/ACC, scaling 1 -> 2 ranks
-# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca or cluster),
+#   fewshot  benchmarks/fewshot.sh (tasks/s per method, D 64/640) and fewshot_quality.sh (accuracy of
+#         every method); ONLY=fewshot_torch: TIM against PyTorch on replayed tasks (long)
+# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca, cluster, fewshot),
 # BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~3 min; see cluster.sh for its
 # other knobs), BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
 # Machine facts (nproc, CPU, load, versions) go to benchmarks/out/machine.txt and stderr.
@@ -80,6 +82,14 @@ if [ -z "$ONLY" ] || [ "$ONLY" = pca ]; then
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = cluster ]; then
   BUILD="$BUILD" bash benchmarks/cluster.sh "$DATA" "$OUT" >>"$tmp" || die "benchmarks/cluster.sh failed; expected JSON lines"
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = fewshot ]; then
+  BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot.sh >>"$tmp" || die "benchmarks/fewshot.sh failed; expected JSON lines"
+  BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_quality.sh >>"$tmp" || die "benchmarks/fewshot_quality.sh failed; expected JSON lines"
+fi
+# Long (minutes per repetition): only on request.
+if [ "$ONLY" = fewshot_torch ]; then
+  BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_torch.sh >>"$tmp" || die "benchmarks/fewshot_torch.sh failed; expected JSON lines"
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "bench: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
