@@ -22,4 +22,6 @@ PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
 PetscErrorCode bo_task_knn(bo_job *job);
 PetscErrorCode bo_task_preprocess(bo_job *job);
+PetscErrorCode bo_task_restore(bo_job *job);
+PetscErrorCode bo_task_segment(bo_job *job);
 #endif

@@ -269,3 +269,74 @@ PetscErrorCode bo_contingency(MPI_Comm comm, int64_t local, const int32_t *clust
   }
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------- PSNR, SSIM */
+
+PetscErrorCode bo_metrics_psnr(int64_t h, int64_t w, int c, const double *a, const double *b, double range, double *psnr)
+{
+  int64_t n = h * w * c;
+  double  se = 0;
+
+  PetscFunctionBeginUser;
+  PetscCheck(n > 0 && range > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "psnr: %" PRId64 " samples, range %g; expected a non-empty image and range > 0", n, range);
+  for (int64_t k = 0; k < n; k++) se += (a[k] - b[k]) * (a[k] - b[k]);
+  *psnr = se > 0 ? 10 * log10(range * range / (se / (double)n)) : INFINITY;
+  PetscFunctionReturn(0);
+}
+
+/* Separable Gaussian filter of one channel over the valid region: out is (h-10) x (w-10). */
+static void ssim_filter(int64_t h, int64_t w, const double *win, const double *in, double *tmp, double *out)
+{
+  const int64_t vw = w - 10, vh = h - 10;
+  for (int64_t y = 0; y < h; y++)
+    for (int64_t x = 0; x < vw; x++) {
+      double s = 0;
+      for (int k = 0; k < 11; k++) s += win[k] * in[y * w + x + k];
+      tmp[y * vw + x] = s;
+    }
+  for (int64_t y = 0; y < vh; y++)
+    for (int64_t x = 0; x < vw; x++) {
+      double s = 0;
+      for (int k = 0; k < 11; k++) s += win[k] * tmp[(y + k) * vw + x];
+      out[y * vw + x] = s;
+    }
+}
+
+PetscErrorCode bo_metrics_ssim(int64_t h, int64_t w, int c, const double *a, const double *b, double range, double *ssim)
+{
+  const double  c1 = (0.01 * range) * (0.01 * range), c2 = (0.03 * range) * (0.03 * range);
+  const int64_t n = h * w, nv = (h - 10) * (w - 10);
+  double        win[11], sum = 0, total = 0;
+  double       *x, *y, *xx, *yy, *xy, *mx, *my, *sxx, *syy, *sxy, *tmp;
+
+  PetscFunctionBeginUser;
+  PetscCheck(h >= 11 && w >= 11 && c >= 1 && range > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "ssim: image %" PRId64 " x %" PRId64 " x %d, range %g; expected at least 11 x 11 pixels and range > 0", h, w, c, range);
+  for (int k = 0; k < 11; k++) sum += win[k] = exp(-0.5 * (k - 5) * (k - 5) / (1.5 * 1.5));
+  for (int k = 0; k < 11; k++) win[k] /= sum;
+  PetscCall(PetscMalloc5(n, &x, n, &y, n, &xx, n, &yy, n, &xy));
+  PetscCall(PetscMalloc6(nv, &mx, nv, &my, nv, &sxx, nv, &syy, nv, &sxy, n, &tmp));
+  for (int k = 0; k < c; k++) {
+    double mean = 0;
+    for (int64_t p = 0; p < n; p++) {
+      x[p]  = a[p * c + k];
+      y[p]  = b[p * c + k];
+      xx[p] = x[p] * x[p];
+      yy[p] = y[p] * y[p];
+      xy[p] = x[p] * y[p];
+    }
+    ssim_filter(h, w, win, x, tmp, mx);
+    ssim_filter(h, w, win, y, tmp, my);
+    ssim_filter(h, w, win, xx, tmp, sxx);
+    ssim_filter(h, w, win, yy, tmp, syy);
+    ssim_filter(h, w, win, xy, tmp, sxy);
+    for (int64_t p = 0; p < nv; p++) {
+      double vx = sxx[p] - mx[p] * mx[p], vy = syy[p] - my[p] * my[p], cxy = sxy[p] - mx[p] * my[p];
+      mean += ((2 * mx[p] * my[p] + c1) * (2 * cxy + c2)) / ((mx[p] * mx[p] + my[p] * my[p] + c1) * (vx + vy + c2));
+    }
+    total += mean / (double)nv;
+  }
+  *ssim = total / c;
+  PetscCall(PetscFree5(x, y, xx, yy, xy));
+  PetscCall(PetscFree6(mx, my, sxx, syy, sxy, tmp));
+  PetscFunctionReturn(0);
+}

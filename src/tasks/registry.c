@@ -12,6 +12,8 @@ static const struct {
   {"info",       bo_task_info},
   {"knn",        bo_task_knn},
   {"preprocess", bo_task_preprocess},
+  {"restore",    bo_task_restore},
+  {"segment",    bo_task_segment},
 };
 
 PetscErrorCode bo_tasks_register(PetscFunctionList *list)
