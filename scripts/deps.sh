@@ -4,7 +4,7 @@
 set -euo pipefail
 runtime=(libopenmpi-dev openmpi-bin petsc-dev libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev
          libopenblas-dev libfftw3-dev librandom123-dev libcmocka-dev libpng-dev zlib1g-dev libyaml-dev pkg-config
-         dataset-fashion-mnist slurmctld slurmd slurm-client)
+         dataset-fashion-mnist slurmctld slurmd slurm-client python3-matplotlib python3-h5py python3-numpy)
 bench=(python3-sklearn python3-h5py python3-numpy python3-threadpoolctl python3-faiss
        python3-skimage python3-torch python3-matplotlib)
 want=("${runtime[@]}")

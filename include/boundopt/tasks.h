@@ -21,6 +21,7 @@ PetscErrorCode bo_task_fewshot(bo_job *job);
 PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
 PetscErrorCode bo_task_knn(bo_job *job);
+PetscErrorCode bo_task_merge(bo_job *job);
 PetscErrorCode bo_task_preprocess(bo_job *job);
 PetscErrorCode bo_task_restore(bo_job *job);
 PetscErrorCode bo_task_segment(bo_job *job);

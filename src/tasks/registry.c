@@ -11,6 +11,7 @@ static const struct {
   {"import",     bo_task_import},
   {"info",       bo_task_info},
   {"knn",        bo_task_knn},
+  {"merge",      bo_task_merge},
   {"preprocess", bo_task_preprocess},
   {"restore",    bo_task_restore},
   {"segment",    bo_task_segment},
