@@ -384,6 +384,15 @@ static PetscErrorCode write_results(bo_job *job, const fewshot_params *p, const 
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "queries", p->queries));
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "tasks", p->tasks));
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "first_task", p->first));
+  /* what defines the tasks and the methods, so slices and reruns can be compared without /meta */
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "seed", job->seed));
+  PetscCall(bo_h5_attr_write_string(res->file, "/", "classes", p->classes));
+  PetscCall(bo_h5_attr_write_string(res->file, "/", "norm", p->norm));
+  PetscCall(bo_h5_attr_write_double(res->file, "/", "dirichlet", p->dirichlet));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "knn", p->knn));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "clamp", p->clamp));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "iterations", p->iterations));
+  PetscCall(bo_h5_attr_write_double(res->file, "/", "tau", p->tau));
   PetscCall(PetscFree2(col, grid_acc));
   PetscCall(PetscFree(pcol));
   PetscFunctionReturn(0);
