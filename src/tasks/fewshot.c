@@ -391,7 +391,7 @@ static PetscErrorCode write_results(bo_job *job, const fewshot_params *p, const 
   PetscCall(bo_h5_attr_write_double(res->file, "/", "dirichlet", p->dirichlet));
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "knn", p->knn));
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "clamp", p->clamp));
-  PetscCall(bo_h5_attr_write_int64(res->file, "/", "iterations", p->iterations));
+  PetscCall(bo_h5_attr_write_int64(res->file, "/", "tim_iterations", p->iterations));
   PetscCall(bo_h5_attr_write_double(res->file, "/", "tau", p->tau));
   PetscCall(PetscFree2(col, grid_acc));
   PetscCall(PetscFree(pcol));
