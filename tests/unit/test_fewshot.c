@@ -19,7 +19,7 @@
 #include "boundopt/fewshot.h"
 #include "boundopt/rng.h"
 
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
+#include "fewshot_fixtures.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -87,18 +87,6 @@ static int cmp_i64(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* The error code and message of a call made under the return handler. */
-#define EXPECT_ERROR(call, code, fragment)                                       \
-  do {                                                                           \
-    PetscErrorCode ierr_;                                                        \
-    const char    *msg_ = NULL;                                                  \
-    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);                        \
-    ierr_ = (call);                                                              \
-    PetscPopErrorHandler();                                                      \
-    assert_int_equal(ierr_, code);                                               \
-    PetscErrorMessage(ierr_, NULL, (char **)&msg_);                              \
-    if (!msg_ || !strstr(msg_, fragment)) fail_msg("message '%s' lacks '%s'", msg_ ? msg_ : "", fragment); \
-  } while (0)
 
 static double *normal_rows(bo_rng *r, int64_t n, int64_t d, double sigma)
 {
@@ -369,31 +357,6 @@ static void cl2n_and_l2_give_unit_norms_and_the_shift_equalises_the_means(void *
 
 /* ---------------------------------------------------------------- SimpleShot */
 
-/* A task of `ways` Gaussian classes around centres c_k (sigma), `shots` support and `queries`
- * query rows per class. */
-typedef struct {
-  int64_t  ns, nq, d;
-  double  *zs, *zq;
-  int32_t *ys, *yq;
-} toy_task;
-
-static toy_task gaussian_task(bo_rng *r, int ways, int shots, int queries, int64_t d, const double *centres, double sigma)
-{
-  toy_task t = {.ns = (int64_t)ways * shots, .nq = (int64_t)ways * queries, .d = d};
-  t.zs = malloc(sizeof *t.zs * (size_t)(t.ns * d)); t.ys = malloc(sizeof *t.ys * (size_t)t.ns);
-  t.zq = malloc(sizeof *t.zq * (size_t)(t.nq * d)); t.yq = malloc(sizeof *t.yq * (size_t)t.nq);
-  for (int64_t i = 0; i < t.ns; i++) {
-    t.ys[i] = (int32_t)(i / shots);
-    for (int64_t j = 0; j < d; j++) t.zs[i * d + j] = centres[t.ys[i] * d + j] + sigma * bo_rng_normal(r);
-  }
-  for (int64_t i = 0; i < t.nq; i++) {
-    t.yq[i] = (int32_t)(i / queries);
-    for (int64_t j = 0; j < d; j++) t.zq[i * d + j] = centres[t.yq[i] * d + j] + sigma * bo_rng_normal(r);
-  }
-  return t;
-}
-
-static void free_toy(toy_task *t) { free(t->zs); free(t->zq); free(t->ys); free(t->yq); }
 
 static void simpleshot_is_perfect_on_well_separated_gaussian_classes(void **state)
 {

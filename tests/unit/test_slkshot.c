@@ -21,46 +21,10 @@
 #include "boundopt/fewshot.h"
 #include "boundopt/rng.h"
 
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-
-#define EXPECT_ERROR(call, code, fragment)                                       \
-  do {                                                                           \
-    PetscErrorCode ierr_;                                                        \
-    const char    *msg_ = NULL;                                                  \
-    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);                        \
-    ierr_ = (call);                                                              \
-    PetscPopErrorHandler();                                                      \
-    assert_int_equal(ierr_, code);                                               \
-    PetscErrorMessage(ierr_, NULL, (char **)&msg_);                              \
-    if (!msg_ || !strstr(msg_, fragment)) fail_msg("message '%s' lacks '%s'", msg_ ? msg_ : "", fragment); \
-  } while (0)
+#include "fewshot_fixtures.h"
 
 static const int methods[4] = {BO_KMEANS, BO_KMODES, BO_SLK_MEANS, BO_SLK_MS};
 
-typedef struct {
-  int64_t  ns, nq, d;
-  double  *zs, *zq;
-  int32_t *ys, *yq;
-} toy_task;
-
-/* ways Gaussian classes around centres (sigma), shots support and queries query rows per class. */
-static toy_task gaussian_task(bo_rng *r, int ways, int shots, int queries, int64_t d, const double *centres, double sigma)
-{
-  toy_task t = {.ns = (int64_t)ways * shots, .nq = (int64_t)ways * queries, .d = d};
-  t.zs = malloc(sizeof *t.zs * (size_t)(t.ns * d)); t.ys = malloc(sizeof *t.ys * (size_t)t.ns);
-  t.zq = malloc(sizeof *t.zq * (size_t)(t.nq * d)); t.yq = malloc(sizeof *t.yq * (size_t)t.nq);
-  for (int64_t i = 0; i < t.ns; i++) {
-    t.ys[i] = (int32_t)(i / shots);
-    for (int64_t j = 0; j < d; j++) t.zs[i * d + j] = centres[t.ys[i] * d + j] + sigma * bo_rng_normal(r);
-  }
-  for (int64_t i = 0; i < t.nq; i++) {
-    t.yq[i] = (int32_t)(i / queries);
-    for (int64_t j = 0; j < d; j++) t.zq[i * d + j] = centres[t.yq[i] * d + j] + sigma * bo_rng_normal(r);
-  }
-  return t;
-}
-
-static void free_toy(toy_task *t) { free(t->zs); free(t->zq); free(t->ys); free(t->yq); }
 
 /* Two 1-D blobs at 0 and 10 (20 rows each, rows 0..19 and 20..39); row 0 is a support row of
  * class 1 that sits in blob 0, row 20 a support row of class 1 in blob 1, row 21 one of class 0 in
