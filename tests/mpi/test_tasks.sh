@@ -15,7 +15,7 @@ if [ "${SANITIZE:-0}" != 1 ]; then
   check "make install PREFIX=... installs a working boundopt, headers and jobs" bash -c "make --no-print-directory install PREFIX='$D/inst' BUILD='$BUILD' BIN='$BIN' >/dev/null && '$D/inst/bin/boundopt' --version | grep -q '^boundopt ' && [ -f '$D/inst/include/boundopt/dataset.h' ] && [ -f '$D/inst/share/boundopt/jobs/fmnist-slk-ms.yaml' ]"
 fi
 check "boundopt --version names the version and git revision" bash -c "'$BOUNDOPT' --version | grep -Eq '^boundopt [0-9.]+ \(git '"
-check "-help without a task lists the tasks" bash -c "mpirun -q -n 1 '$BOUNDOPT' -help | grep -Eq 'boundopt tasks: cluster, .*import, info, knn, preprocess'"
+check "-help without a task lists the tasks" bash -c "mpirun -q -n 1 '$BOUNDOPT' -help | grep -Eq 'boundopt tasks: .*cluster, .*fewshot, .*import, info, knn, merge, .*preprocess, restore, .*segment'"
 check "-help with a task lists its options with defaults and exits 0" bash -c "mpirun -q -n 2 '$BOUNDOPT' -task preprocess -help | grep -Eq -- '-preprocess_pca <now 0'"
 
 # import: IDX (the Fashion-MNIST test set), CSV (letters), PNG (camera), at 1, 2 and 3 ranks
