@@ -2,12 +2,16 @@
  * in-run references (memory streaming, sgemm) and across rank counts.
  *
  *   mpirun -n P build/benchmarks/bench_kmeans assign FEATURES.h5 [--k 10] [--init INIT.h5] [--reps 15]
- *       bo_kmeans_assign and bo_kmeans_means (hard) on the file's rows (bo_dataset_read), one
- *       K-means iteration (assign then means, as bo_cluster_run does it), and, in the same run,
- *       the time to stream the shard from memory: a plain sum of its floats (8 vector lanes, AVX2
- *       clone like the library's kernels), the floor of any pass over X.  Prototypes: /prototypes
- *       of INIT.h5 (K x D floats, the peers' initial centroids) or K rows drawn with
- *       bo_kmeans_random (seed 42).
+ *       On the file's rows (bo_dataset_read): the assignment as K-means runs it
+ *       (bo_kmeans_assign_cached, with the row norms of a bo_kmeans_xcache made once, untimed, as
+ *       scikit-learn computes its x_squared_norms once per fit), the same without the cache
+ *       (bo_kmeans_assign, which computes each row's norm), bo_kmeans_means (hard, the standalone
+ *       means of the soft and SLK methods), one K-means iteration as bo_cluster_run does it (the
+ *       means from the previous pass's sums, then bo_kmeans_assign_sums: assignment and the next
+ *       sums in one pass over X), and, in the same run, the time to stream the shard from memory:
+ *       a plain sum of its floats (8 vector lanes, AVX2 clone like the library's kernels), the
+ *       floor of any pass over X.  Prototypes: /prototypes of INIT.h5 (K x D floats, the peers'
+ *       initial centroids) or K rows drawn with bo_kmeans_random (seed 42).
  *   mpirun -n P build/benchmarks/bench_kmeans synthetic [--n 2000000] [--d 128] [--k 1000] [--reps 3] [--block 8192]
  *       The same assignment on an N x D matrix generated in memory (never stored) with the
  *       project's Philox streams: row i is centre c_i plus uniform noise, c_i and the noise drawn
@@ -25,9 +29,11 @@
  *
  * Every time is the median over --reps of the max over ranks of one call between barriers
  * (MPI_Wtime); the calls of one mode are interleaved (each repetition runs each once), so that
- * a change of load on the shared machine hits a kernel and its reference alike.  OpenBLAS runs one thread per rank (openblas_set_num_threads(1)), as in boundopt.
- * Output: one JSON line per case on rank 0's stdout, with "ratio" = time / reference time
- * ("peer" names the reference), and the load average when the case ended.
+ * a change of load on the shared machine hits a kernel and its reference alike.  The assign mode
+ * also reports the same medians of the process CPU time ("cpu_ratio"), which leave out the time
+ * other jobs held the core.  OpenBLAS runs one thread per rank (openblas_set_num_threads(1)), as
+ * in boundopt.  Output: one JSON line per case on rank 0's stdout, with "ratio" = time / reference
+ * time ("peer" names the reference), and the load average when the case ended.
  */
 #include "boundopt/bound.h"
 #include "boundopt/dataset.h"
@@ -41,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_REPS 101
 
@@ -77,16 +84,17 @@ static double loadavg(void)
 
 /* ---------------------------------------------------------------- timed operations */
 
-typedef enum { OP_ASSIGN, OP_MEANS, OP_ITERATION, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
+typedef enum { OP_ASSIGN, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
 
 typedef struct {
   const args_t *a;
   bo_rows       rows;
   int64_t       d, k;
   const float  *x;
-  float        *m, *m_work, *g;
-  int32_t      *labels;
-  double       *mind, *weight;
+  float        *m, *m_work, *g, *m_iter;
+  int32_t      *labels, *labels_iter;
+  double       *mind, *weight, *sums_iter, *weight_iter;
+  bo_kmeans_xcache xc;
   volatile float sink;
   /* bound */
   bo_graph     *w;
@@ -113,16 +121,18 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
   PetscFunctionBeginUser;
   switch (op) {
   case OP_ASSIGN:
+    PetscCall(bo_kmeans_assign_cached(&c->rows, d, c->x, &c->xc, k, c->m, c->labels, c->mind));
+    break;
+  case OP_ASSIGN_NO_CACHE:
     PetscCall(bo_kmeans_assign(&c->rows, d, c->x, k, c->m, c->labels, c->mind));
     break;
   case OP_MEANS: /* on a copy, so that every repetition starts from the same prototypes */
     PetscCall(PetscArraycpy(c->m_work, c->m, k * d));
     PetscCall(bo_kmeans_means(PETSC_COMM_WORLD, &c->rows, d, c->x, k, c->labels, NULL, c->m_work, c->weight));
     break;
-  case OP_ITERATION: /* one outer K-means iteration of bo_cluster_run: means of the last labels, then assign */
-    PetscCall(PetscArraycpy(c->m_work, c->m, k * d));
-    PetscCall(bo_kmeans_means(PETSC_COMM_WORLD, &c->rows, d, c->x, k, c->labels, NULL, c->m_work, c->weight));
-    PetscCall(bo_kmeans_assign(&c->rows, d, c->x, k, c->m_work, c->labels, c->mind));
+  case OP_ITERATION: /* one outer K-means iteration of bo_cluster_run: the means from the last pass's sums, then the fused pass */
+    bo_kmeans_means_from_sums(k, d, c->sums_iter, c->weight_iter, c->m_iter);
+    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_iter, c->labels_iter, c->mind, c->sums_iter, c->weight_iter));
     break;
   case OP_STREAM:
     c->sink = stream_sum(local * d, c->x);
@@ -155,23 +165,35 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
 /* Several ops, interleaved: each repetition runs every op once, in order, so that a change of
  * machine load (the machine is shared) hits an op and its reference alike.  seconds[j] = median
  * over reps of the max over ranks of one run of ops[j] between barriers, after one untimed
- * warm-up round. */
+ * warm-up round; cpu[j] (if not NULL) the same for the process CPU time, which leaves out the
+ * time other jobs held the core (a steadier figure on a loaded machine, not a replacement). */
 #define MAX_OPS 8
-static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, double *seconds)
+static double cpu_now(void)
 {
-  double t[MAX_OPS][MAX_REPS];
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, double *seconds, double *cpu)
+{
+  double t[MAX_OPS][MAX_REPS], tc[MAX_OPS][MAX_REPS];
 
   PetscFunctionBeginUser;
   for (int j = 0; j < nops; j++) PetscCall(run_op(c, ops[j]));
   for (int r = 0; r < reps; r++)
     for (int j = 0; j < nops; j++) {
       PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-      double t0 = MPI_Wtime();
+      double t0 = MPI_Wtime(), c0 = cpu_now();
       PetscCall(run_op(c, ops[j]));
-      double local = MPI_Wtime() - t0;
-      PetscCallMPI(MPI_Allreduce(&local, &t[j][r], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+      double local[2] = {MPI_Wtime() - t0, cpu_now() - c0}, all[2];
+      PetscCallMPI(MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+      t[j][r] = all[0]; tc[j][r] = all[1];
     }
-  for (int j = 0; j < nops; j++) seconds[j] = median(t[j], reps);
+  for (int j = 0; j < nops; j++) {
+    seconds[j] = median(t[j], reps);
+    if (cpu) cpu[j] = median(tc[j], reps);
+  }
   PetscFunctionReturn(0);
 }
 
@@ -215,7 +237,7 @@ static PetscErrorCode bench_assign(args_t *a)
   bo_dataset           ds;
   bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
   ctx_t                c  = {.a = a};
-  double               t_assign, t_means, t_iter, t_stream, t_tile;
+  double               t_assign, t_nocache, t_means, t_iter, t_stream, t_tile, t_cache, cpu[6];
 
   PetscFunctionBeginUser;
   PetscCall(bo_dataset_read(PETSC_COMM_WORLD, a->features, &ro, &ds));
@@ -223,26 +245,38 @@ static PetscErrorCode bench_assign(args_t *a)
   c.rows = ds.rows; c.d = ds.d; c.k = a->k; c.x = ds.x;
   PetscCheck(a->k >= 1 && a->k <= ds.n, PETSC_COMM_WORLD, BO_ERR_INPUT, "--k %lld with N = %lld; expected 1 <= K <= N", (long long)a->k, (long long)ds.n);
   PetscCall(PetscMalloc6(a->k * ds.d, &c.m, a->k * ds.d, &c.m_work, PetscMax(1, local), &c.labels, PetscMax(1, local), &c.mind, a->k, &c.weight, BO_TILE_ROWS * a->k, &c.g));
+  PetscCall(PetscMalloc4(a->k * ds.d, &c.m_iter, PetscMax(1, local), &c.labels_iter, a->k * ds.d, &c.sums_iter, a->k, &c.weight_iter));
   PetscCall(seed_prototypes(a, &ds, c.m));
-  { /* assign leaves the labels of c.m for means and iteration; iteration then overwrites them */
-    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_MEANS, OP_ITERATION};
-    double     t[5];
-    PetscCall(time_ops(&c, ops, 5, a->reps, t));
-    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_means = t[3]; t_iter = t[4];
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  double t0 = MPI_Wtime();
+  PetscCall(bo_kmeans_xcache_create(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc));
+  double tl = MPI_Wtime() - t0;
+  PetscCallMPI(MPI_Allreduce(&tl, &t_cache, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+  /* the iteration's trajectory starts at the first pass from c.m (the job's first iteration) */
+  PetscCall(PetscArraycpy(c.m_iter, c.m, a->k * ds.d));
+  PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_iter, c.mind, c.sums_iter, c.weight_iter));
+  { /* assign leaves the labels of c.m for means; the iteration has its own labels and sums */
+    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION};
+    double     t[6];
+    PetscCall(time_ops(&c, ops, 6, a->reps, t, cpu));
+    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_nocache = t[3]; t_means = t[4]; t_iter = t[5];
   }
   if (!a->rank) {
     double gb = (double)ds.n * (double)ds.d * 4 / 1e9, fl = 2.0 * (double)ds.n * (double)ds.d * (double)a->k, la = loadavg();
     const char *peer = "stream X: sum of the shard's floats";
-    struct { const char *name; double t; } cs[] = {{"assign", t_assign}, {"means", t_means}, {"iteration", t_iter}};
-    for (int i = 0; i < 3; i++) {
+    struct { const char *name; double t, cpu; int flops; } cs[] = {{"assign", t_assign, cpu[2], 1}, {"assign (no cache)", t_nocache, cpu[3], 1}, {"means", t_means, cpu[4], 0}, {"iteration", t_iter, cpu[5], 1}};
+    for (int i = 0; i < 4; i++) {
       json_head(a, "kmeans_kernels", cs[i].name, ds.n, ds.d, a->k);
       printf("\"data\":\"%s\",\"seconds\":%.6f,\"gflops\":%.2f,\"x_gb_per_s\":%.2f,\"peer\":\"%s\",\"peer_seconds\":%.6f,\"peer_gb_per_s\":%.2f,\"ratio\":%.3f,"
-             "\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"load\":%.2f}\n", a->features, cs[i].t,
-             i == 1 ? 0.0 : fl / cs[i].t / 1e9, gb / cs[i].t, peer, t_stream, gb / t_stream, cs[i].t / t_stream, t_tile, fl / t_tile / 1e9, la);
+             "\"cpu_seconds\":%.6f,\"peer_cpu_seconds\":%.6f,\"cpu_ratio\":%.3f,\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"xcache_seconds\":%.6f,\"load\":%.2f}\n",
+             a->features, cs[i].t, cs[i].flops ? fl / cs[i].t / 1e9 : 0.0, gb / cs[i].t, peer, t_stream, gb / t_stream, cs[i].t / t_stream, cs[i].cpu, cpu[0], cs[i].cpu / cpu[0],
+             t_tile, fl / t_tile / 1e9, t_cache, la);
     }
     fflush(stdout);
   }
   PetscCall(PetscFree6(c.m, c.m_work, c.labels, c.mind, c.weight, c.g));
+  PetscCall(PetscFree4(c.m_iter, c.labels_iter, c.sums_iter, c.weight_iter));
+  PetscCall(bo_kmeans_xcache_destroy(&c.xc));
   PetscCall(bo_dataset_destroy(&ds));
   PetscFunctionReturn(0);
 }
@@ -298,9 +332,9 @@ static PetscErrorCode bench_synthetic(args_t *a)
 
   c.rows = rows; c.d = d; c.k = k; c.x = x;
   {
-    const op_t ops[] = {OP_SGEMM_TILE, OP_ASSIGN, OP_SGEMM_BLOCK};
+    const op_t ops[] = {OP_SGEMM_TILE, OP_ASSIGN_NO_CACHE, OP_SGEMM_BLOCK}; /* bo_kmeans_assign: one pass, nothing cached */
     double     t[3];
-    PetscCall(time_ops(&c, ops, 3, a->reps, t));
+    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL));
     t_tile = t[0]; t_assign = t[1]; t_block = t[2];
   }
   if (!a->rank) {
@@ -342,7 +376,7 @@ static PetscErrorCode bench_bound(args_t *a)
   {
     const op_t ops[] = {OP_BOUND, OP_GATHER, OP_SPMM};
     double     t[3];
-    PetscCall(time_ops(&c, ops, 3, a->reps, t));
+    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL));
     t_bound = t[0]; t_gather = t[1]; t_spmm = t[2];
   }
 

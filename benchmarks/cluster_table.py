@@ -20,11 +20,11 @@ def f(v, fmt):
 
 kk = sel("kmeans_kernels")
 if kk:
-    print("| ranks | kernel | seconds | GFlop/s | X GB/s | stream s | stream GB/s | ratio to stream | sgemm per tile s | load |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| ranks | kernel | seconds | GFlop/s | X GB/s | stream s | stream GB/s | ratio to stream | CPU-time ratio | sgemm per tile s | load |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in kk:
         print(f"| {r['ranks']} | {r['case']} | {r['seconds']:.4f} | {f(r['gflops'] or None, '.2f')} | {r['x_gb_per_s']:.2f} | {r['peer_seconds']:.4f} | "
-              f"{r['peer_gb_per_s']:.2f} | {r['ratio']:.2f} | {r['sgemm_tile_seconds']:.4f} | {r['load']:.2f} |")
+              f"{r['peer_gb_per_s']:.2f} | {r['ratio']:.2f} | {f(r.get('cpu_ratio'), '.2f')} | {r['sgemm_tile_seconds']:.4f} | {r['load']:.2f} |")
     print()
 
 ki = sel("kmeans_iteration")

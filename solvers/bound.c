@@ -98,36 +98,78 @@ PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, co
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations)
+PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, PetscBool share_node, bo_bound_work *ws)
 {
-  int64_t  local = bo_rows_local(rows);
-  double  *b, *ghosts, *ent, amax = 0, wmax = 0, prev = 0, bound;
-  MPI_Comm comm;
+  int64_t local;
 
   PetscFunctionBeginUser;
   PetscCheck(w, PETSC_COMM_SELF, BO_ERR_RUNTIME, "bound: no affinity graph; expected one (internal error)");
+  PetscCall(PetscMemzero(ws, sizeof *ws));
+  local     = bo_rows_local(&w->rows);
+  ws->graph = w;
+  ws->k     = k;
+  ws->local = local;
+  PetscCall(bo_graph_shared_create(w, k, share_node, &ws->shared));
+  PetscCall(bo_graph_max_row_sum(w, &ws->wmax));
+  PetscCall(PetscMalloc2(PetscMax(1, local * k), &ws->b, PetscMax(1, local), &ws->ent));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws)
+{
+  PetscFunctionBeginUser;
+  if (ws->b) PetscCall(PetscFree2(ws->b, ws->ent));
+  if (ws->graph) PetscCall(bo_graph_shared_destroy(&ws->shared));
+  PetscCall(PetscMemzero(ws, sizeof *ws));
+  PetscFunctionReturn(0);
+}
+
+/* The iterate lives in ws->shared.rows (shared with the node's other ranks, who read it in their
+ * W*Y); y is copied in at the start and out at the end.  Between one product and the next step,
+ * which overwrites those rows, the energy's exact reduction is a collective on every rank: no rank
+ * steps before every rank has finished reading. */
+PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a, bo_bound_work *ws, const bo_bound_opts *opts, double *y, double *energy, int *iterations)
+{
+  int64_t   local = bo_rows_local(rows);
+  bo_graph *w     = ws->graph;
+  double   *b = ws->b, *ent = ws->ent, *yw = ws->shared.rows, amax = 0, prev = 0, bound;
+  MPI_Comm  comm;
+
+  PetscFunctionBeginUser;
+  PetscCheck(w && ws->k == k && ws->local == local && w->rows.lo == rows->lo && w->rows.hi == rows->hi, PETSC_COMM_SELF, BO_ERR_RUNTIME,
+             "bound: workspace for %lld x %lld, called with %lld x %lld; expected the graph and K it was created for (internal error)", (long long)ws->local, (long long)ws->k, (long long)local, (long long)k);
   comm = w->comm;
   for (int64_t i = 0; i < local * k; i++) amax = PetscMax(amax, fabs(a[i]));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &amax, 1, MPI_DOUBLE, MPI_MAX, comm));
-  PetscCall(bo_graph_max_row_sum(w, &wmax));
   /* |y log y| <= 1/e per entry, |y.a| <= amax, |y.b| <= wmax per row */
-  bound = (double)rows->n * ((double)k / 2.718281828459045 + amax + 0.5 * fabs(opts->lambda) * wmax) + 1.0;
-  PetscCall(PetscMalloc3(PetscMax(1, local * k), &b, PetscMax(1, w->nghost * k), &ghosts, PetscMax(1, local), &ent));
-  row_entropies(local, k, y, ent);
+  bound = (double)rows->n * ((double)k / 2.718281828459045 + amax + 0.5 * fabs(opts->lambda) * ws->wmax) + 1.0;
+  PetscCall(PetscArraycpy(yw, y, local * k));
+  row_entropies(local, k, yw, ent);
   *iterations = 0;
   for (int it = 0;; it++) {
-    PetscCall(bo_graph_gather_ghosts(w, k, y, ghosts));
-    bo_graph_spmm(w, k, y, ghosts, b);
-    PetscCall(energy_from_entropies(comm, rows, k, a, y, b, ent, opts->lambda, bound, energy));
+    PetscCall(bo_graph_shared_exchange(&ws->shared));
+    bo_graph_shared_spmm(&ws->shared, b);
+    PetscCall(energy_from_entropies(comm, rows, k, a, yw, b, ent, opts->lambda, bound, energy));
     /* it counts steps taken; the reference computes its E_i after step i + 1 and tests i > 1, so the
      * first comparison is E(Y_3) against E(Y_2): at least three steps, as there. */
     if (it > 2 && fabs(*energy - prev) <= opts->tol * fabs(prev)) break;
     if (it >= opts->max_it) break;
     prev = *energy;
-    bound_step(local, k, a, b, opts->lambda, y, ent);
+    bound_step(local, k, a, b, opts->lambda, yw, ent);
     (*iterations)++;
   }
-  PetscCall(PetscFree3(b, ghosts, ent));
+  PetscCall(PetscArraycpy(y, yw, local * k));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations)
+{
+  bo_bound_work ws;
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_bound_work_create(w, k, PETSC_TRUE, &ws));
+  PetscCall(bo_bound_run_work(rows, k, a, &ws, opts, y, energy, iterations));
+  PetscCall(bo_bound_work_destroy(&ws));
   PetscFunctionReturn(0);
 }
 

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PREFETCH 16 /* nonzeros of look-ahead in bo_graph_spmm */
+#define SMALL_K  16 /* widest Y summed in registers */
+
 static int cmp_i64(const void *a, const void *b)
 {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -70,36 +73,51 @@ PetscErrorCode bo_graph_setup_exchange(bo_graph *g)
   }
   PetscCall(PetscFree(ids_in));
 
+  PetscCheck(local < INT32_MAX, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: %lld rows on one rank; expected fewer than 2^31 (use more ranks)", (long long)local);
   PetscCall(PetscMalloc1(nnz + 1, &g->col_slot));
+  PetscCall(PetscCalloc1(nnz + PREFETCH, &g->slot_code)); /* the padding is local row 0: see bo_graph_spmm */
   for (int64_t e = 0; e < nnz; e++) {
     int64_t j = g->indices[e];
-    g->col_slot[e] = j >= g->rows.lo && j < g->rows.hi ? j - g->rows.lo : -(1 + find_sorted(g->ghost_ids, g->nghost, j));
+    g->col_slot[e]  = j >= g->rows.lo && j < g->rows.hi ? j - g->rows.lo : -(1 + find_sorted(g->ghost_ids, g->nghost, j));
+    g->slot_code[e] = g->col_slot[e] >= 0 ? (uint32_t)g->col_slot[e] << 1 : (uint32_t)(-1 - g->col_slot[e]) << 1 | 1u;
   }
   g->exchange_ready = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
 
 /* Moves the ghost rows of elem-sized values, ncols per row, with one Alltoallv whose counts are in
- * rows (a contiguous row type), so that no count overflows an int however wide the rows are. */
-static PetscErrorCode gather_rows(bo_graph *g, int64_t ncols, MPI_Datatype elem, size_t elem_bytes, const void *y, void *ghosts)
+ * rows (a contiguous row type), so that no count overflows an int however wide the rows are.
+ * send_counts / recv_counts: the plan's, or the plan's with some peers left out (node sharing). */
+static PetscErrorCode gather_rows_counts(bo_graph *g, const int *send_counts, const int *recv_counts, int64_t ncols, MPI_Datatype elem, size_t elem_bytes, const void *y, void *ghosts)
 {
   MPI_Datatype row;
   size_t       row_bytes = (size_t)ncols * elem_bytes, need = row_bytes * (size_t)g->nsend;
+  PetscMPIInt  size;
 
   PetscFunctionBeginUser;
   PetscCheck(g->exchange_ready, PETSC_COMM_SELF, PETSC_ERR_ORDER, "graph: ghost gather before bo_graph_setup_exchange; expected the exchange set up first");
   if (ncols <= 0) PetscFunctionReturn(0);
   PetscCheck(ncols < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: %lld columns; expected fewer than 2^31", (long long)ncols);
+  PetscCallMPI(MPI_Comm_size(g->comm, &size));
   if (need > g->sendbuf_bytes) {
     PetscCall(PetscFree(g->sendbuf));
     PetscCall(PetscMalloc(need, &g->sendbuf));
     g->sendbuf_bytes = need;
   }
-  for (int64_t i = 0; i < g->nsend; i++) memcpy((char *)g->sendbuf + (size_t)i * row_bytes, (const char *)y + (size_t)g->send_rows[i] * row_bytes, row_bytes);
+  for (int r = 0; r < size; r++) /* only the rows actually sent */
+    for (int64_t i = g->send_displs[r]; i < g->send_displs[r] + send_counts[r]; i++)
+      memcpy((char *)g->sendbuf + (size_t)i * row_bytes, (const char *)y + (size_t)g->send_rows[i] * row_bytes, row_bytes);
   PetscCallMPI(MPI_Type_contiguous((int)ncols, elem, &row));
   PetscCallMPI(MPI_Type_commit(&row));
-  PetscCallMPI(MPI_Alltoallv(g->sendbuf, g->send_counts, g->send_displs, row, ghosts, g->recv_counts, g->recv_displs, row, g->comm));
+  PetscCallMPI(MPI_Alltoallv(g->sendbuf, send_counts, g->send_displs, row, ghosts, recv_counts, g->recv_displs, row, g->comm));
   PetscCallMPI(MPI_Type_free(&row));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode gather_rows(bo_graph *g, int64_t ncols, MPI_Datatype elem, size_t elem_bytes, const void *y, void *ghosts)
+{
+  PetscFunctionBeginUser;
+  PetscCall(gather_rows_counts(g, g->send_counts, g->recv_counts, ncols, elem, elem_bytes, y, ghosts));
   PetscFunctionReturn(0);
 }
 
@@ -118,21 +136,213 @@ PetscErrorCode bo_graph_gather_ghosts_float(bo_graph *g, int64_t ncols, const fl
 }
 
 /* Row i of b is accumulated from zero over the row's entries in their stored order, which is
- * ascending global column order: the same additions in the same order on any number of ranks. */
-void bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b)
+ * ascending global column order: the same additions in the same order on any number of ranks.
+ *
+ * Why it is written this way (measured on Fashion-MNIST's 5-NN graph, K = 10, benchmarks/README.md):
+ * the rows of Y a row needs are scattered over the whole of Y (the graph has no row locality), so
+ * the loop waits on memory, not on arithmetic.  Three things keep it busy:
+ *  - slot_code (uint32 per nonzero: row << 1 | from-ghosts) picks the row from {y, ghosts} by
+ *    indexing, without a branch: at 2 ranks half the columns are ghosts, in no pattern, so a
+ *    branch on the int64 col_slot's sign is a coin toss for the predictor; and it is half the size;
+ *  - the row of the nonzero PREFETCH entries ahead is prefetched (both cache lines of an 80-byte
+ *    row), so many rows are in flight instead of the few an out-of-order window holds; slot_code is
+ *    padded with PREFETCH zeros so that the look-ahead needs no bounds test;
+ *  - for K <= SMALL_K the row of b is summed in registers (a constant-size accumulator the compiler
+ *    unrolls), each entry still in global column order.
+ * No FMA: the baseline target (x86-64-v2) has none, and -std=c17 implies -ffp-contract=off, so
+ * w * y_j is rounded before the add, as in the dense reference of the tests. */
+
+static inline __attribute__((always_inline)) void spmm_fixed(const bo_graph *g, const uint32_t *code, int64_t k, const double *y, const double *ghosts, double *restrict b)
 {
-  int64_t local = bo_rows_local(&g->rows);
+  const double   *base[2] = {y, ghosts};
+  const float    *data    = g->data;
+  const int64_t  *indptr  = g->indptr;
+  int64_t         local   = bo_rows_local(&g->rows);
 
   for (int64_t i = 0; i < local; i++) {
-    double *bi = b + i * ncols;
-    for (int64_t c = 0; c < ncols; c++) bi[c] = 0;
+    double acc[SMALL_K];
+    for (int64_t c = 0; c < k; c++) acc[c] = 0;
+    for (int64_t e = indptr[i]; e < indptr[i + 1]; e++) {
+      uint32_t    ahead = code[e + PREFETCH], s = code[e];
+      const char *next  = (const char *)(base[ahead & 1] + (size_t)(ahead >> 1) * (size_t)k);
+      __builtin_prefetch(next);
+      __builtin_prefetch(next + k * (int64_t)sizeof(double) - 1);
+      const double *yj = base[s & 1] + (size_t)(s >> 1) * (size_t)k;
+      double        w  = (double)data[e];
+      for (int64_t c = 0; c < k; c++) acc[c] += w * yj[c];
+    }
+    for (int64_t c = 0; c < k; c++) b[i * k + c] = acc[c];
+  }
+}
+
+/* Any K: the same order, b's row accumulated in place. */
+static void spmm_any(const bo_graph *g, const uint32_t *code, int64_t k, const double *y, const double *ghosts, double *restrict b)
+{
+  const double   *base[2] = {y, ghosts};
+  int64_t         local   = bo_rows_local(&g->rows);
+
+  for (int64_t i = 0; i < local; i++) {
+    double *restrict bi = b + i * k;
+    for (int64_t c = 0; c < k; c++) bi[c] = 0;
     for (int64_t e = g->indptr[i]; e < g->indptr[i + 1]; e++) {
-      int64_t       s  = g->col_slot[e];
-      const double *yj = s >= 0 ? y + s * ncols : ghosts + (-1 - s) * ncols;
+      uint32_t      ahead = code[e + PREFETCH], s = code[e];
+      __builtin_prefetch(base[ahead & 1] + (size_t)(ahead >> 1) * (size_t)k);
+      const double *yj = base[s & 1] + (size_t)(s >> 1) * (size_t)k;
       double        w  = (double)g->data[e];
-      for (int64_t c = 0; c < ncols; c++) bi[c] += w * yj[c];
+      for (int64_t c = 0; c < k; c++) bi[c] += w * yj[c];
     }
   }
+}
+
+/* code selects rows of base y (flag 0) and ghosts (flag 1). */
+static void spmm_codes(const bo_graph *g, const uint32_t *code, int64_t ncols, const double *y, const double *ghosts, double *b)
+{
+  switch (ncols) {
+#define CASE(K) case K: spmm_fixed(g, code, K, y, ghosts, b); break;
+    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+    CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+#undef CASE
+  default:
+    if (ncols > 0) spmm_any(g, code, ncols, y, ghosts, b);
+  }
+}
+
+void bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b)
+{
+  spmm_codes(g, g->slot_code, ncols, y, ghosts, b);
+}
+
+/* ---------------------------------------------------------------- rows shared within a node */
+
+PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool share_node, bo_graph_shared *sh)
+{
+  PetscMPIInt size, rank, nsize = 1, nrank = 0;
+  int64_t     local, nnz, *row0 = NULL; /* per rank of g->comm: window row of its first row, -1 off-node */
+  size_t      row_bytes = (size_t)ncols * sizeof(double);
+  int         off[2], any_off[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(sh, sizeof *sh));
+  PetscCheck(ncols >= 1 && ncols < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: %lld columns; expected 1 to 2^31 - 1", (long long)ncols);
+  PetscCall(bo_graph_setup_exchange(g));
+  PetscCallMPI(MPI_Comm_size(g->comm, &size));
+  PetscCallMPI(MPI_Comm_rank(g->comm, &rank));
+  local     = bo_rows_local(&g->rows);
+  nnz       = g->indptr[local];
+  sh->graph = g;
+  sh->ncols = ncols;
+  sh->node  = MPI_COMM_NULL;
+  sh->win   = MPI_WIN_NULL;
+  PetscCall(PetscMalloc1(size, &row0));
+  for (int r = 0; r < size; r++) row0[r] = -1;
+  if (size > 1 && share_node) {
+    PetscCallMPI(MPI_Comm_split_type(g->comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &sh->node));
+    PetscCallMPI(MPI_Comm_size(sh->node, &nsize));
+    PetscCallMPI(MPI_Comm_rank(sh->node, &nrank));
+  }
+  if (nsize > 1) {
+    MPI_Group gnode, gall;
+    int      *nranks, *granks;
+    MPI_Aint  bytes;
+    int       disp;
+    double   *first;
+    /* contiguous by default (MPI-3: no alloc_shared_noncontig): the node's rows, node rank after node rank */
+    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)(row_bytes * (size_t)PetscMax(1, local)), (int)sizeof(double), MPI_INFO_NULL, sh->node, &sh->rows, &sh->win));
+    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, sh->win));
+    PetscCallMPI(MPI_Win_shared_query(sh->win, 0, &bytes, &disp, &first));
+    sh->node_rows = first;
+    PetscCallMPI(MPI_Comm_group(sh->node, &gnode));
+    PetscCallMPI(MPI_Comm_group(g->comm, &gall));
+    PetscCall(PetscMalloc2(nsize, &nranks, nsize, &granks));
+    for (int q = 0; q < nsize; q++) nranks[q] = q;
+    PetscCallMPI(MPI_Group_translate_ranks(gnode, nsize, nranks, gall, granks));
+    for (int q = 0; q < nsize; q++) {
+      double   *base;
+      ptrdiff_t at;
+      PetscCallMPI(MPI_Win_shared_query(sh->win, q, &bytes, &disp, &base));
+      at = (char *)base - (char *)first;
+      PetscCheck(at >= 0 && (size_t)at % row_bytes == 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: shared window of node rank %d at byte %lld; expected whole rows after node rank 0 (contiguous allocation)", q, (long long)at);
+      row0[granks[q]] = (int64_t)((size_t)at / row_bytes);
+    }
+    PetscCall(PetscFree2(nranks, granks));
+    PetscCallMPI(MPI_Group_free(&gnode));
+    PetscCallMPI(MPI_Group_free(&gall));
+    PetscCheck(row0[rank] >= 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: this rank is missing from its node's window (internal error)");
+  } else {
+    PetscCall(PetscMalloc(row_bytes * (size_t)PetscMax(1, local), &sh->rows));
+    sh->node_rows = sh->rows;
+    row0[rank]    = 0;
+  }
+  PetscCheck(row0[rank] + local < INT32_MAX, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: %lld rows in one node's window; expected fewer than 2^31 (use more nodes)", (long long)(row0[rank] + local));
+
+  /* the plan without the node's ranks: only off-node rows still travel in messages */
+  PetscCall(PetscMalloc2(size, &sh->send_counts, size, &sh->recv_counts));
+  sh->offnode_ghosts = sh->offnode_sends = 0;
+  for (int r = 0; r < size; r++) {
+    sh->send_counts[r] = row0[r] >= 0 ? 0 : g->send_counts[r];
+    sh->recv_counts[r] = row0[r] >= 0 ? 0 : g->recv_counts[r];
+    sh->offnode_ghosts += sh->recv_counts[r];
+    sh->offnode_sends += sh->send_counts[r];
+  }
+  off[0] = sh->offnode_ghosts > 0 || sh->offnode_sends > 0;
+  off[1] = nsize > 1;
+  PetscCallMPI(MPI_Allreduce(off, any_off, 2, MPI_INT, MPI_MAX, g->comm));
+  sh->any_offnode = any_off[0];
+  sh->any_shared  = any_off[1];
+  /* slots keep the plan's layout (holes for the node's rows); none at all on a single node */
+  PetscCall(PetscMalloc1(sh->offnode_ghosts ? g->nghost * ncols : 1, &sh->ghosts));
+
+  /* per nonzero: the row in the node's window (flag 0) or the off-node ghost slot (flag 1) */
+  PetscCall(PetscCalloc1(nnz + PREFETCH, &sh->slot_code)); /* padding: window row 0, see bo_graph_spmm */
+  for (int64_t e = 0; e < nnz; e++) {
+    int64_t s = g->col_slot[e];
+    if (s >= 0) sh->slot_code[e] = (uint32_t)(row0[rank] + s) << 1;
+    else {
+      int64_t slot = -1 - s, j = g->ghost_ids[slot];
+      int     r    = bo_rows_owner(g->rows.n, size, j);
+      if (row0[r] >= 0) {
+        bo_rows theirs;
+        bo_rows_partition(g->rows.n, r, size, &theirs);
+        sh->slot_code[e] = (uint32_t)(row0[r] + (j - theirs.lo)) << 1;
+      } else sh->slot_code[e] = (uint32_t)slot << 1 | 1u;
+    }
+  }
+  PetscCall(PetscFree(row0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_graph_shared_exchange(bo_graph_shared *sh)
+{
+  PetscFunctionBeginUser;
+  if (sh->any_shared) { /* the node's rows, as written before this call, become visible to every node rank */
+    if (sh->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->win));
+    PetscCallMPI(MPI_Barrier(sh->node));
+    if (sh->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->win));
+  }
+  if (sh->any_offnode) PetscCall(gather_rows_counts(sh->graph, sh->send_counts, sh->recv_counts, sh->ncols, MPI_DOUBLE, sizeof(double), sh->rows, sh->ghosts));
+  PetscFunctionReturn(0);
+}
+
+void bo_graph_shared_spmm(const bo_graph_shared *sh, double *b)
+{
+  spmm_codes(sh->graph, sh->slot_code, sh->ncols, sh->node_rows, sh->ghosts, b);
+}
+
+PetscErrorCode bo_graph_shared_destroy(bo_graph_shared *sh)
+{
+  PetscFunctionBeginUser;
+  if (sh->win != MPI_WIN_NULL) {
+    PetscCallMPI(MPI_Win_unlock_all(sh->win));
+    PetscCallMPI(MPI_Win_free(&sh->win));
+  } else PetscCall(PetscFree(sh->rows));
+  if (sh->node != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&sh->node));
+  PetscCall(PetscFree(sh->ghosts));
+  PetscCall(PetscFree(sh->slot_code));
+  if (sh->send_counts) PetscCall(PetscFree2(sh->send_counts, sh->recv_counts));
+  PetscCall(PetscMemzero(sh, sizeof *sh));
+  sh->node = MPI_COMM_NULL;
+  sh->win  = MPI_WIN_NULL;
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode bo_graph_max_row_sum(const bo_graph *g, double *max_sum)
@@ -159,6 +369,7 @@ PetscErrorCode bo_graph_destroy(bo_graph *g)
   if (g->send_counts) PetscCall(PetscFree4(g->send_counts, g->send_displs, g->recv_counts, g->recv_displs));
   PetscCall(PetscFree(g->send_rows));
   PetscCall(PetscFree(g->col_slot));
+  PetscCall(PetscFree(g->slot_code));
   PetscCall(PetscFree(g->sendbuf));
   g->send_counts = g->send_displs = g->recv_counts = g->recv_displs = NULL;
   g->nghost = g->nsend = 0;

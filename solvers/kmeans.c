@@ -1,10 +1,16 @@
-/* kmeans.c - distances, means, mean-shift modes and seeding for the clustering family (kmeans.h). */
+/* kmeans.c - distances, means, mean-shift modes and seeding for the clustering family (kmeans.h).
+ *
+ * Small K (<= DIRECT_MAX_K): hand-written dot products instead of BLAS.  Per tile, an sgemm would
+ * first pack the tile (a second pass over X) and reaches ~20 GFlop/s at N x 784 x 10 here; the
+ * register-blocked AVX2 kernel below reads each row once from memory, keeps 2 rows x 5 prototypes
+ * of partial sums in registers and runs at the FP-pipe rate.  Large K: one sgemm per tile. */
 #include "boundopt/kmeans.h"
 #include "boundopt/error.h"
 #include "boundopt/reduce.h"
 #include "boundopt/rng.h"
 #include "boundopt/stats.h"
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -12,6 +18,7 @@ enum { RNG_PURPOSE_SEEDING = 1 };
 
 /* Sums of products in 8 independent lanes, combined in a fixed order: the compiler keeps them in
  * vector registers (no serial dependency chain) and the result is the same on every rank. */
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 static double row_sqnorm(const float *v, int64_t d)
 {
   double  lane[8] = {0};
@@ -19,16 +26,6 @@ static double row_sqnorm(const float *v, int64_t d)
   for (; j + 8 <= d; j += 8)
     for (int l = 0; l < 8; l++) lane[l] += (double)v[j + l] * v[j + l];
   for (; j < d; j++) lane[0] += (double)v[j] * v[j];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
-static inline __attribute__((always_inline)) float dot8(const float *u, const float *v, int64_t d)
-{
-  float   lane[8] = {0};
-  int64_t j       = 0;
-  for (; j + 8 <= d; j += 8)
-    for (int l = 0; l < 8; l++) lane[l] += u[j + l] * v[j + l];
-  for (; j < d; j++) lane[0] += u[j] * v[j];
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
@@ -48,19 +45,137 @@ static double row_sqdist(const float *u, const float *v, int64_t d)
   return (lane[0] + lane[1]) + (lane[2] + lane[3]);
 }
 
-/* Cross products of a tile with the prototypes, g = x_t m^T (rows x k floats).  Few prototypes:
- * direct dot products, reading each row once while the prototypes stay in cache (an sgemm would
- * first pack the tile, a second pass over it).  Many: one sgemm on the tile. */
-#define DIRECT_MAX_K 16
-/* Built twice (AVX2 and baseline), chosen at load time; -std=c17 keeps floating-point contraction
- * off, so both give the same bits: only the vector width differs. */
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-static void tile_cross(int64_t rows, int64_t d, const float *xt, int64_t k, const float *m, float *g)
+/* ---------------------------------------------------------------- small-K dot products */
+
+/* The float dot product of the small-K path, *defined* by this loop: 8 lanes, lane l sums
+ * u[j+l] * v[j+l] over j = 0, 8, 16, ... (each product rounded, then added: -std=c17 keeps
+ * contraction off, so no fused multiply-add), the d % 8 tail goes into lane 0, and the lanes are
+ * combined as ((0+1)+(2+3))+((4+5)+(6+7)).  Both kernels below give exactly these bits, so the
+ * results do not depend on the CPU's vector width either. */
+static float dot8(const float *u, const float *v, int64_t d)
 {
-  if (k <= DIRECT_MAX_K) {
-    for (int64_t i = 0; i < rows; i++)
-      for (int64_t c = 0; c < k; c++) g[i * k + c] = dot8(xt + i * d, m + c * d, d);
-  } else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, xt, (int)d, m, (int)d, 0.0f, g, (int)k);
+  float   lane[8] = {0};
+  int64_t j       = 0;
+  for (; j + 8 <= d; j += 8)
+    for (int l = 0; l < 8; l++) lane[l] += u[j + l] * v[j + l];
+  for (; j < d; j++) lane[0] += u[j] * v[j];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* g[i * k + c] = dot8(x_i, m_c) for rows i < nrows (row stride d); avail >= nrows rows are
+ * readable from x (the kernel prefetches ahead within them). */
+typedef void dots_fn(int64_t nrows, int64_t avail, int64_t d, const float *x, int64_t k, const float *m, float *g);
+
+static void dots_portable(int64_t nrows, int64_t avail, int64_t d, const float *x, int64_t k, const float *m, float *g)
+{
+  (void)avail;
+  for (int64_t i = 0; i < nrows; i++)
+    for (int64_t c = 0; c < k; c++) g[i * k + c] = dot8(x + i * d, m + c * d, d);
+}
+
+#define DIRECT_MAX_K 16
+#define BLOCK_ROWS 2     /* rows x prototypes of 8-lane accumulators in registers: 10 of the 16 */
+#define BLOCK_PROTOS 5
+#define PREFETCH_ROWS 4  /* rows ahead: the hardware prefetchers stop at each 4 KiB page */
+#define AVX2 __attribute__((target("avx2")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Four 8-lane accumulators to their four sums, each ((0+1)+(2+3))+((4+5)+(6+7)) as dot8:
+ * hadd pairs (0+1), (2+3) within each 128-bit half, the second hadd adds those pairs, and the
+ * last add joins the halves. */
+AVX2 INLINE __m128 lanes_sum4(__m256 a, __m256 b, __m256 c, __m256 d)
+{
+  __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* R rows x P prototypes (R <= BLOCK_ROWS, P <= BLOCK_PROTOS, constants after inlining), while
+ * prefetching rows pf0 and pf1 (each NULL or a row to be read soon). */
+AVX2 INLINE void dots_block(const int R, const int P, int64_t d, const float *x, const float *m, float *g, int64_t k, const float *pf0, const float *pf1)
+{
+  __m256 acc[BLOCK_ROWS][BLOCK_PROTOS];
+  float  out[4];
+  int64_t j = 0;
+
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) acc[r][p] = _mm256_setzero_ps();
+  for (; j + 8 <= d; j += 8) {
+    __m256 xv[BLOCK_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_ps(x + r * d + j);
+    if (pf0) _mm_prefetch((const char *)(pf0 + j), _MM_HINT_T0);
+    if (pf1) _mm_prefetch((const char *)(pf1 + j), _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      __m256 mv = _mm256_loadu_ps(m + p * d + j);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) acc[r][p] = _mm256_add_ps(acc[r][p], _mm256_mul_ps(xv[r], mv));
+    }
+  }
+  for (; j < d; j++) /* the tail into lane 0; the other lanes add +0, which leaves them unchanged (never -0) */
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+      for (int p = 0; p < P; p++) acc[r][p] = _mm256_add_ps(acc[r][p], _mm256_setr_ps(x[r * d + j] * m[p * d + j], 0, 0, 0, 0, 0, 0, 0));
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p += 4) {
+      _mm_storeu_ps(out, lanes_sum4(acc[r][p], acc[r][p + 1 < P ? p + 1 : p], acc[r][p + 2 < P ? p + 2 : p], acc[r][p + 3 < P ? p + 3 : p]));
+      for (int q = 0; q < 4 && p + q < P; q++) g[r * k + p + q] = out[q];
+    }
+}
+
+AVX2 static void dots_avx2(int64_t nrows, int64_t avail, int64_t d, const float *x, int64_t k, const float *m, float *g)
+{
+  const int64_t passes = (k + BLOCK_PROTOS - 1) / BLOCK_PROTOS; /* over each row block */
+  for (int64_t i = 0; i < nrows; i += BLOCK_ROWS) {
+    const int    R     = nrows - i >= BLOCK_ROWS ? BLOCK_ROWS : 1;
+    const float *xi    = x + i * d;
+    const float *ahead = i + PREFETCH_ROWS + BLOCK_ROWS <= avail ? xi + PREFETCH_ROWS * d : NULL;
+    for (int64_t c = 0, b = 0; c < k; c += BLOCK_PROTOS, b++) {
+      const int    P  = k - c >= BLOCK_PROTOS ? BLOCK_PROTOS : (int)(k - c);
+      const float *mc = m + c * d;
+      float       *gc = g + i * k + c;
+      /* The rows ahead, spread over the passes (pass b fetches row b; one pass: both) so that the
+       * requests keep pace with memory instead of coming in one burst. */
+      const float *pf0 = ahead && b < BLOCK_ROWS ? ahead + b * d : NULL, *pf1 = ahead && passes == 1 ? ahead + d : NULL;
+      switch (R * 8 + P) { /* constant R and P: the accumulators stay in registers */
+      case 2 * 8 + 5: dots_block(2, 5, d, xi, mc, gc, k, pf0, pf1); break;
+      case 2 * 8 + 4: dots_block(2, 4, d, xi, mc, gc, k, pf0, pf1); break;
+      case 2 * 8 + 3: dots_block(2, 3, d, xi, mc, gc, k, pf0, pf1); break;
+      case 2 * 8 + 2: dots_block(2, 2, d, xi, mc, gc, k, pf0, pf1); break;
+      case 2 * 8 + 1: dots_block(2, 1, d, xi, mc, gc, k, pf0, pf1); break;
+      case 1 * 8 + 5: dots_block(1, 5, d, xi, mc, gc, k, pf0, pf1); break;
+      case 1 * 8 + 4: dots_block(1, 4, d, xi, mc, gc, k, pf0, pf1); break;
+      case 1 * 8 + 3: dots_block(1, 3, d, xi, mc, gc, k, pf0, pf1); break;
+      case 1 * 8 + 2: dots_block(1, 2, d, xi, mc, gc, k, pf0, pf1); break;
+      default: dots_block(1, 1, d, xi, mc, gc, k, pf0, pf1); break;
+      }
+    }
+  }
+}
+
+static dots_fn *direct_dots(void)
+{
+  static dots_fn *fn;
+  if (!fn) {
+    __builtin_cpu_init();
+    fn = __builtin_cpu_supports("avx2") ? dots_avx2 : dots_portable;
+  }
+  return fn;
+}
+
+/* Cross products of rows of a tile with the prototypes, g = x m^T (rows x k floats): the direct
+ * kernel for few prototypes, one sgemm otherwise.  Called on whole global tiles or on fixed
+ * chunks of them, never on a rank's arbitrary row range: per-row bits are the same anyway, and
+ * the sgemm's are then too. */
+static void tile_cross(int64_t rows, int64_t avail, int64_t d, const float *xt, int64_t k, const float *m, float *g)
+{
+  if (k <= DIRECT_MAX_K) direct_dots()(rows, avail, d, xt, k, m, g);
+  else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, xt, (int)d, m, (int)d, 0.0f, g, (int)k);
 }
 
 PetscErrorCode bo_kmeans_sqdist(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, double *a)
@@ -76,40 +191,11 @@ PetscErrorCode bo_kmeans_sqdist(const bo_rows *rows, int64_t d, const float *x, 
     bo_tile_bounds(rows->n, t, &lo, &hi);
     const float *xt = x + (lo - rows->lo) * d;
     /* One call per global tile: the same call, hence the same bits, at any number of ranks. */
-    tile_cross(hi - lo, d, xt, k, m, g);
+    tile_cross(hi - lo, rows->hi - lo, d, xt, k, m, g);
     for (int64_t i = 0; i < hi - lo; i++) {
       double  xx = row_sqnorm(xt + i * d, d);
       double *ai = a + (lo - rows->lo + i) * k;
       for (int64_t c = 0; c < k; c++) ai[c] = PetscMax(0.0, xx + mm[c] - 2.0 * (double)g[i * k + c]);
-    }
-  }
-  PetscCall(PetscFree2(g, mm));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode bo_kmeans_assign(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, int32_t *labels, double *mind)
-{
-  float  *g;
-  double *mm;
-
-  PetscFunctionBeginUser;
-  PetscCall(PetscMalloc2(BO_TILE_ROWS * k, &g, k, &mm));
-  for (int64_t c = 0; c < k; c++) mm[c] = row_sqnorm(m + c * d, d);
-  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
-    int64_t lo, hi;
-    bo_tile_bounds(rows->n, t, &lo, &hi);
-    const float *xt = x + (lo - rows->lo) * d;
-    tile_cross(hi - lo, d, xt, k, m, g);
-    for (int64_t i = 0; i < hi - lo; i++) {
-      const float *gi = g + i * k;
-      int32_t      best = 0;
-      double       bestv = mm[0] - 2.0 * (double)gi[0];
-      for (int64_t c = 1; c < k; c++) {
-        double v = mm[c] - 2.0 * (double)gi[c];
-        if (v < bestv) { bestv = v; best = (int32_t)c; }
-      }
-      labels[lo - rows->lo + i] = best;
-      mind[lo - rows->lo + i]   = PetscMax(0.0, row_sqnorm(xt + i * d, d) + bestv);
     }
   }
   PetscCall(PetscFree2(g, mm));
@@ -153,45 +239,297 @@ static PetscErrorCode max_abs(MPI_Comm comm, int64_t count, const float *x, doub
   PetscFunctionReturn(0);
 }
 
-/* Hard means: per tile, the rows of each cluster summed in double in row order (deterministic:
- * the tile is the same rows at any rank count), then only the clusters the tile touched go into
- * the exact sum: at most min(k, tile rows) x d conversions per tile. */
+PetscErrorCode bo_kmeans_xcache_create(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_kmeans_xcache *xc)
+{
+  int64_t local = bo_rows_local(rows);
+
+  PetscFunctionBeginUser;
+  xc->local = local;
+  PetscCall(PetscMalloc1(PetscMax(1, local), &xc->sqnorm));
+  for (int64_t i = 0; i < local; i++) xc->sqnorm[i] = row_sqnorm(x + i * d, d);
+  PetscCall(max_abs(comm, local * d, x, &xc->xmax));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_xcache_destroy(bo_kmeans_xcache *xc)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(xc->sqnorm));
+  xc->local = 0;
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- assignment (+ hard sums) */
+
+/* Per-tile partial sums of the rows of each cluster, in double and in row order (deterministic:
+ * a tile is the same rows at any rank count); the clusters a tile touched then go into the exact
+ * sum: at most min(k, tile rows) x d conversions per tile. */
+typedef struct {
+  bo_exactsum s;
+  int64_t     k, d, *count, *touched_list, ntouched, *rs;
+  double     *part;
+  PetscBool  *touched;
+  int32_t    *left;
+} hard_acc;
+
+/* Rows per chunk of the small-K assignment: the dot products, argmin and sums of a chunk run
+ * while its rows are still in L2 (32 rows of 784 floats: 100 KB). */
+#define CHUNK_ROWS 32
+
+static PetscErrorCode hard_acc_create(const bo_rows *rows, int64_t d, int64_t k, double xmax, hard_acc *h)
+{
+  PetscFunctionBeginUser;
+  h->k = k; h->d = d; h->ntouched = 0;
+  PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &h->s));
+  PetscCall(PetscCalloc4(k, &h->count, k * d, &h->part, k, &h->touched, k, &h->touched_list));
+  PetscCall(PetscMalloc2(CHUNK_ROWS, &h->left, CHUNK_ROWS, &h->rs));
+  PetscFunctionReturn(0);
+}
+
+/* pc[j] += x_r[j] for the rows r of rs[0..nr), in that order: per element the same additions, in
+ * the same order, as adding the rows one by one, but pc is loaded and stored once per group. */
+typedef void add_rows_fn(int64_t d, const float *x, const int64_t *rs, int64_t nr, double *pc);
+
+static void add_rows_portable(int64_t d, const float *x, const int64_t *rs, int64_t nr, double *pc)
+{
+  for (int64_t q = 0; q < nr; q++)
+    for (int64_t j = 0; j < d; j++) pc[j] += x[rs[q] * d + j];
+}
+
+AVX2 static void add_rows_avx2(int64_t d, const float *x, const int64_t *rs, int64_t nr, double *pc)
+{
+  int64_t j = 0;
+  for (; j + 32 <= d; j += 32) { /* 32 columns: 8 registers of partial sums, two cache lines per row */
+    __m256d acc[8];
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) acc[b] = _mm256_loadu_pd(pc + j + 4 * b);
+    for (int64_t q = 0; q < nr; q++) {
+      const float *xr = x + rs[q] * d + j;
+#pragma GCC unroll 4
+      for (int b = 0; b < 4; b++) {
+        __m256 v = _mm256_loadu_ps(xr + 8 * b);
+        acc[2 * b]     = _mm256_add_pd(acc[2 * b], _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        acc[2 * b + 1] = _mm256_add_pd(acc[2 * b + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+      }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) _mm256_storeu_pd(pc + j + 4 * b, acc[b]);
+  }
+  for (; j + 4 <= d; j += 4) {
+    __m256d acc = _mm256_loadu_pd(pc + j);
+    for (int64_t q = 0; q < nr; q++) acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm_loadu_ps(x + rs[q] * d + j)));
+    _mm256_storeu_pd(pc + j, acc);
+  }
+  for (; j < d; j++)
+    for (int64_t q = 0; q < nr; q++) pc[j] += x[rs[q] * d + j];
+}
+
+static add_rows_fn *add_rows(void)
+{
+  static add_rows_fn *fn;
+  if (!fn) {
+    __builtin_cpu_init();
+    fn = __builtin_cpu_supports("avx2") ? add_rows_avx2 : add_rows_portable;
+  }
+  return fn;
+}
+
+/* nr consecutive rows x (nr <= CHUNK_ROWS, labels lab) into their clusters' partials, each
+ * cluster's rows in row order: one add_rows call per cluster present. */
+static void hard_acc_rows(hard_acc *h, int64_t nr, const int32_t *lab, const float *x)
+{
+  add_rows_fn *add = add_rows();
+  int32_t     *left = h->left;
+  int64_t     *rs = h->rs;
+
+  memcpy(left, lab, sizeof *left * (size_t)nr);
+  for (int64_t q = 0; q < nr; q++) {
+    int32_t c = left[q];
+    if (c < 0) continue; /* added with an earlier row of its cluster */
+    int64_t n = 0;
+    for (int64_t r = q; r < nr; r++)
+      if (left[r] == c) { rs[n++] = r; left[r] = -1; }
+    double *pc = h->part + (int64_t)c * h->d;
+    if (!h->touched[c]) {
+      h->touched[c] = PETSC_TRUE;
+      h->touched_list[h->ntouched++] = c;
+      memset(pc, 0, sizeof *pc * (size_t)h->d);
+    }
+    add(h->d, x, rs, n, pc);
+    h->count[c] += n;
+  }
+}
+
+static PetscErrorCode hard_acc_end_tile(hard_acc *h)
+{
+  PetscFunctionBeginUser;
+  for (int64_t q = 0; q < h->ntouched; q++) {
+    int64_t c = h->touched_list[q];
+    PetscCall(bo_exactsum_add_at(h->s, c * h->d, h->d, h->part + c * h->d));
+    h->touched[c] = PETSC_FALSE;
+  }
+  h->ntouched = 0;
+  PetscFunctionReturn(0);
+}
+
+/* (collective) The totals, and frees h. */
+static PetscErrorCode hard_acc_finish(MPI_Comm comm, hard_acc *h, double *sums, double *weight)
+{
+  PetscFunctionBeginUser;
+  PetscCall(bo_exactsum_allreduce(comm, h->s, sums));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, h->count, (int)h->k, MPI_INT64_T, MPI_SUM, comm));
+  for (int64_t c = 0; c < h->k; c++) weight[c] = (double)h->count[c];
+  PetscCall(PetscFree4(h->count, h->part, h->touched, h->touched_list));
+  PetscCall(PetscFree2(h->left, h->rs));
+  PetscCall(bo_exactsum_destroy(&h->s));
+  PetscFunctionReturn(0);
+}
+
+/* The nearest prototype of one row from its cross products g: argmin_c of mm[c] - 2 g[c] in
+ * double, ties to the lowest c, NaN never wins (a NaN at c = 0 keeps 0), as this plain scan. */
+typedef int32_t argmin_fn(int64_t k, const double *mm, const float *g, double *bestv);
+
+static int32_t argmin_portable(int64_t k, const double *mm, const float *g, double *bestv)
+{
+  int32_t best = 0;
+  double  b    = mm[0] - 2.0 * (double)g[0];
+  for (int64_t c = 1; c < k; c++) {
+    double v = mm[c] - 2.0 * (double)g[c];
+    if (v < b) { b = v; best = (int32_t)c; }
+  }
+  *bestv = b;
+  return best;
+}
+
+/* Four lanes, each keeping its first minimum (strict <, so NaN and a lane's +inf start never
+ * win), then the lowest index among the lanes' equal minima: the scan's answer whenever g[0]'s
+ * value is not NaN (that case, and "nothing below +inf", fall back to index 0 like the scan). */
+AVX2 static int32_t argmin_avx2(int64_t k, const double *mm, const float *g, double *bestv)
+{
+  const __m256d two = _mm256_set1_pd(2.0), four = _mm256_set1_pd(4.0);
+  __m256d       best = _mm256_set1_pd(INFINITY), at = _mm256_set1_pd(-1), idx = _mm256_setr_pd(0, 1, 2, 3);
+  double        v0 = mm[0] - 2.0 * (double)g[0], lb[4], li[4], b = INFINITY;
+  int64_t       c = 0, i = -1;
+
+  if (isnan(v0) || k < 8) return argmin_portable(k, mm, g, bestv);
+  for (; c + 4 <= k; c += 4) {
+    __m256d v    = _mm256_sub_pd(_mm256_loadu_pd(mm + c), _mm256_mul_pd(two, _mm256_cvtps_pd(_mm_loadu_ps(g + c))));
+    __m256d less = _mm256_cmp_pd(v, best, _CMP_LT_OQ);
+    best         = _mm256_blendv_pd(best, v, less);
+    at           = _mm256_blendv_pd(at, idx, less);
+    idx          = _mm256_add_pd(idx, four);
+  }
+  _mm256_storeu_pd(lb, best);
+  _mm256_storeu_pd(li, at);
+  for (int l = 0; l < 4; l++)
+    if (li[l] >= 0 && (lb[l] < b || (lb[l] == b && (int64_t)li[l] < i))) { b = lb[l]; i = (int64_t)li[l]; }
+  for (; c < k; c++) { /* the tail: later indices, strict < as the scan */
+    double v = mm[c] - 2.0 * (double)g[c];
+    if (v < b) { b = v; i = c; }
+  }
+  if (i < 0) { b = v0; i = 0; }
+  *bestv = b;
+  return (int32_t)i;
+}
+
+static argmin_fn *row_argmin(void)
+{
+  static argmin_fn *fn;
+  if (!fn) {
+    __builtin_cpu_init();
+    fn = __builtin_cpu_supports("avx2") ? argmin_avx2 : argmin_portable;
+  }
+  return fn;
+}
+
+/* Labels, mind and (h != NULL) the hard sums of rows [0, rows) of one tile. */
+static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const float *xt, const double *sqnorm, int64_t k, const float *m, const double *mm, float *g, int32_t *labels, double *mind, hard_acc *h)
+{
+  int64_t    chunk  = k <= DIRECT_MAX_K ? CHUNK_ROWS : rows;
+  argmin_fn *argmin = k <= DIRECT_MAX_K ? argmin_portable : row_argmin(); /* few prototypes: the plain scan is as fast */
+
+  PetscFunctionBeginUser;
+  for (int64_t i0 = 0; i0 < rows; i0 += chunk) {
+    int64_t nr = PetscMin(chunk, rows - i0);
+    tile_cross(nr, avail - i0, d, xt + i0 * d, k, m, g);
+    for (int64_t i = i0; i < i0 + nr; i++) {
+      const float *gi = g + (i - i0) * k, *xr = xt + i * d;
+      double       bestv;
+      int32_t      best = argmin(k, mm, gi, &bestv);
+      labels[i] = best;
+      mind[i]   = PetscMax(0.0, (sqnorm ? sqnorm[i] : row_sqnorm(xr, d)) + bestv);
+    }
+    if (h) /* small K: the chunk's rows are in L2; large K: one row at a time */
+      for (int64_t q = i0; q < i0 + nr; q += CHUNK_ROWS) hard_acc_rows(h, PetscMin(CHUNK_ROWS, i0 + nr - q), labels + q, xt + q * d);
+  }
+  if (h) PetscCall(hard_acc_end_tile(h));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, hard_acc *h)
+{
+  float  *g;
+  double *mm;
+
+  PetscFunctionBeginUser;
+  PetscCheck(!xc || xc->local == bo_rows_local(rows), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: x cache of %lld rows for %lld; expected the cache of this x (internal error)", (long long)xc->local, (long long)bo_rows_local(rows));
+  PetscCall(PetscMalloc2(BO_TILE_ROWS * k, &g, k, &mm));
+  for (int64_t c = 0; c < k; c++) mm[c] = row_sqnorm(m + c * d, d);
+  for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
+    int64_t lo, hi;
+    bo_tile_bounds(rows->n, t, &lo, &hi);
+    int64_t off = lo - rows->lo;
+    PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind + off, h));
+  }
+  PetscCall(PetscFree2(g, mm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_assign(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, int32_t *labels, double *mind)
+{
+  PetscFunctionBeginUser;
+  PetscCall(assign_all(rows, d, x, NULL, k, m, labels, mind, NULL));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind)
+{
+  PetscFunctionBeginUser;
+  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight)
+{
+  hard_acc h;
+  double   xmax;
+
+  PetscFunctionBeginUser;
+  if (xc) xmax = xc->xmax;
+  else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
+  PetscCall(hard_acc_create(rows, d, k, xmax, &h));
+  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, &h));
+  PetscCall(hard_acc_finish(comm, &h, sums, weight));
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- means */
+
 static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, double *sums, double *weight)
 {
-  bo_exactsum s;
-  int64_t    *count, *touched_list;
-  double      xmax, *part;
-  PetscBool  *touched;
+  hard_acc h;
+  double   xmax;
 
   PetscFunctionBeginUser;
   PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
-  PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &s));
-  PetscCall(PetscCalloc4(k, &count, k * d, &part, k, &touched, k, &touched_list));
+  PetscCall(hard_acc_create(rows, d, k, xmax, &h));
   for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
-    int64_t lo, hi, ntouched = 0;
+    int64_t lo, hi;
     bo_tile_bounds(rows->n, t, &lo, &hi);
-    for (int64_t i = lo - rows->lo; i < hi - rows->lo; i++) {
-      int32_t c = labels[i];
-      double *pc = part + (int64_t)c * d;
-      if (!touched[c]) {
-        touched[c] = PETSC_TRUE;
-        touched_list[ntouched++] = c;
-        for (int64_t j = 0; j < d; j++) pc[j] = 0;
-      }
-      for (int64_t j = 0; j < d; j++) pc[j] += x[i * d + j];
-      count[c]++;
-    }
-    for (int64_t q = 0; q < ntouched; q++) {
-      int64_t c = touched_list[q];
-      PetscCall(bo_exactsum_add_at(s, c * d, d, part + c * d));
-      touched[c] = PETSC_FALSE;
-    }
+    for (int64_t i = lo - rows->lo; i < hi - rows->lo; i++) hard_acc_rows(&h, 1, labels + i, x + i * d); /* rows from memory: one at a time */
+    PetscCall(hard_acc_end_tile(&h));
   }
-  PetscCall(bo_exactsum_allreduce(comm, s, sums));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, count, (int)k, MPI_INT64_T, MPI_SUM, comm));
-  for (int64_t c = 0; c < k; c++) weight[c] = (double)count[c];
-  PetscCall(PetscFree4(count, part, touched, touched_list));
-  PetscCall(bo_exactsum_destroy(&s));
+  PetscCall(hard_acc_finish(comm, &h, sums, weight));
   PetscFunctionReturn(0);
 }
 
@@ -226,6 +564,13 @@ static PetscErrorCode soft_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, c
   PetscFunctionReturn(0);
 }
 
+void bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const double *weight, float *m)
+{
+  for (int64_t c = 0; c < k; c++)
+    if (weight[c] > 0)
+      for (int64_t j = 0; j < d; j++) m[c * d + j] = (float)(sums[c * d + j] / weight[c]);
+}
+
 PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, const double *y, float *m, double *weight)
 {
   double *sums;
@@ -234,9 +579,7 @@ PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, co
   PetscCall(PetscMalloc1(k * d, &sums));
   if (y) PetscCall(soft_sums(comm, rows, d, x, k, y, sums, weight));
   else PetscCall(hard_sums(comm, rows, d, x, k, labels, sums, weight));
-  for (int64_t c = 0; c < k; c++)
-    if (weight[c] > 0)
-      for (int64_t j = 0; j < d; j++) m[c * d + j] = (float)(sums[c * d + j] / weight[c]);
+  bo_kmeans_means_from_sums(k, d, sums, weight, m);
   PetscCall(PetscFree(sums));
   PetscFunctionReturn(0);
 }

@@ -191,10 +191,16 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   float        *prev_protos;
   int32_t      *prev_labels;
   bo_bound_opts bound = o->bound;
+  bo_bound_work bwork = {0}; /* the bound iterations' buffers, made once for all outer iterations */
+  /* K-means: one pass over X per iteration assigns and sums the next means (bo_kmeans_assign_sums) */
+  PetscBool        fused = o->method == BO_KMEANS && !(o->fixed && o->clamp) ? PETSC_TRUE : PETSC_FALSE, have_sums = PETSC_FALSE;
+  bo_kmeans_xcache xc   = {0};
+  double          *sums = NULL;
 
   PetscFunctionBeginUser;
   PetscCheck(!bo_cluster_uses_graph(o->method) || w, comm, BO_ERR_RUNTIME, "cluster: method %s without a graph; expected one (internal error)", bo_cluster_method_names[o->method]);
   bound.lambda = o->lambda;
+  if (!hard && bo_cluster_uses_graph(o->method)) PetscCall(bo_bound_work_create(w, k, PETSC_TRUE, &bwork));
   double clamp_cost = BO_CLUSTER_CLAMP_COST;
   if (o->fixed && o->clamp && !hard && w) {
     double wmax;
@@ -205,15 +211,24 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
   if (!hard && o->on_empty == BO_ON_EMPTY_STOP) PetscCall(PetscMalloc1(PetscMax(1, local * k), &prev_y));
+  if (fused) {
+    PetscCall(bo_kmeans_xcache_create(comm, rows, d, x, &xc));
+    PetscCall(PetscMalloc1(k * d, &sums));
+  }
   while (st->iteration < o->max_it && !stop) {
     int it = st->iteration, sweeps;
     PetscCall(PetscArraycpy(prev_protos, st->prototypes, k * d));
     PetscCall(PetscArraycpy(prev_labels, st->labels, local));
     if (prev_y) PetscCall(PetscArraycpy(prev_y, st->y, local * k));
-    PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
+    if (have_sums) { /* the means of the last pass's labels, summed during that pass: the same bits */
+      bo_kmeans_means_from_sums(k, d, sums, weight, st->prototypes);
+      sweeps = 0;
+    } else PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
-      PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, far));
+      if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight));
+      else PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, far));
+      have_sums = fused;
       if (o->fixed && o->clamp) clamp_hard(local, d, x, o, st, far);
       double *cost = far;
       if (kernel) { /* energy -kappa, but re-seeding still wants the distance */
@@ -231,7 +246,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
       if (o->fixed) fix_soft(local, k, o, clamp_cost, a, st->y);
       if (bo_cluster_uses_graph(o->method)) {
         int bits;
-        PetscCall(bo_bound_run(rows, k, a, w, &bound, st->y, &energy, &bits));
+        PetscCall(bo_bound_run_work(rows, k, a, &bwork, &bound, st->y, &energy, &bits));
         st->bound_iterations[it] = bits;
       } else {
         double amax = 0;
@@ -248,7 +263,9 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
       }
     }
     st->energy[it] = energy;
+    int64_t reseeded = st->reseeded;
     PetscCall(reseed_empty(comm, rows, d, x, o, st, far, &any_empty));
+    if (st->reseeded != reseeded) have_sums = PETSC_FALSE; /* labels moved: the sums are stale */
     if (any_empty && o->on_empty == BO_ON_EMPTY_STOP) { /* the reference: restore and stop */
       st->stopped_empty = PETSC_TRUE;
       if (it > 0) { /* the state of the previous iteration, which stays the last one reported */
@@ -265,8 +282,11 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     if (o->hook) PetscCall(o->hook(o->hook_ctx, st, &stop));
     if (st->converged || st->stopped_empty) stop = PETSC_TRUE;
   }
+  PetscCall(bo_bound_work_destroy(&bwork));
   PetscCall(PetscFree(a));
   PetscCall(PetscFree(prev_y));
+  PetscCall(PetscFree(sums));
+  if (fused) PetscCall(bo_kmeans_xcache_destroy(&xc));
   PetscCall(PetscFree4(far, weight, prev_protos, prev_labels));
   PetscFunctionReturn(0);
 }

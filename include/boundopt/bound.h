@@ -41,6 +41,25 @@ PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, co
  * last iterate, *energy its energy, *iterations the number of steps taken (W*Y products are one
  * more: the last one gives the energy). */
 PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
+/* The same iterations with their buffers made once and reused across calls (an SLK job runs
+ * bo_bound_run once per outer iteration; fresh buffers at every call fault in new pages).
+ * bo_bound_work_create (collective on w->comm; sets up w's exchange if needed) allocates B
+ * (local x k), per-row entropies and a bo_graph_shared (graph.h) in which the iterate lives
+ * during a call, so that ranks on one node read each other's rows of Y instead of exchanging
+ * copies; it also caches W's largest row sum.  The workspace borrows w, which must outlive it and
+ * not change.  bo_bound_run_work (collective) takes the arguments of bo_bound_run for that graph
+ * and k and gives bit-identical results; bo_bound_run is create (share_node true) + run_work +
+ * destroy.  share_node = PETSC_FALSE moves every other rank's rows by message (graph.h). */
+typedef struct {
+  bo_graph       *graph;
+  int64_t         k, local;
+  double          wmax;       /* bo_graph_max_row_sum of graph */
+  double         *b, *ent;
+  bo_graph_shared shared;
+} bo_bound_work;
+PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, PetscBool share_node, bo_bound_work *ws);
+PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a, bo_bound_work *ws, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
+PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws);
 /* Labels: argmax over each row (ties: lowest index). */
 void bo_bound_labels(int64_t local, int64_t k, const double *y, int32_t *labels);
 #endif

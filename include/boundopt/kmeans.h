@@ -19,8 +19,33 @@ PetscErrorCode bo_kmeans_sqdist(const bo_rows *rows, int64_t d, const float *x, 
 /* Hard assignment: labels = argmin_c a (ties: lowest c). */
 void           bo_kmeans_argmin(int64_t local, int64_t k, const double *a, int32_t *labels);
 /* Hard assignment fused with the distances, tile by tile with no n x k buffer: labels and the
- * squared distance to the chosen prototype (mind) per local row. */
+ * squared distance to the chosen prototype (mind) per local row.
+ * Rounding (bo_kmeans_sqdist too): for k <= 16 each x.m is a float dot product in 8 lanes with
+ * separate multiply and add (no FMA), lanes combined pairwise, so the bits do not depend on the
+ * CPU's vector width (AVX2 or not); for k > 16 it is one sgemm per global tile.  The argmin is over
+ * |m|^2 - 2 x.m in double; mind = max(0, |x|^2 + that), |x|^2 in double. */
 PetscErrorCode bo_kmeans_assign(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, int32_t *labels, double *mind);
+
+/* What repeated passes over the same x reuse (x must not change while the cache is in use): |x_i|^2
+ * of every local row, computed as bo_kmeans_assign does (so results are the same bits with or
+ * without the cache), and max |x| over all ranks (the bound of the exact sums, reduce.h). */
+typedef struct {
+  int64_t local;  /* rows of the shard it was made for */
+  double *sqnorm; /* local */
+  double  xmax;   /* replicated */
+} bo_kmeans_xcache;
+/* (collective) One pass over x.  Free with bo_kmeans_xcache_destroy. */
+PetscErrorCode bo_kmeans_xcache_create(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, bo_kmeans_xcache *xc);
+PetscErrorCode bo_kmeans_xcache_destroy(bo_kmeans_xcache *xc);
+/* bo_kmeans_assign with the row norms of xc (a cache of this x): the same bits, less work. */
+PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind);
+/* (collective) One Lloyd pass reading x once: labels and mind exactly as bo_kmeans_assign, and the
+ * hard sums of the new clusters (sums: k x d, replicated; weight: the counts), exactly the values
+ * bo_kmeans_means (hard) would compute from these labels.  xc: a cache of this x, or NULL (then
+ * max |x| costs one more pass).  The next prototypes are bo_kmeans_means_from_sums of the result. */
+PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight);
+/* m_c = sums_c / weight_c (rounded to float) for every c with weight_c > 0; other m_c are kept. */
+void           bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const double *weight, float *m);
 /* (collective) m_c = mean of the rows labelled c (hard, y == NULL) or sum_p y_pc x_p / sum_p y_pc
  * (soft, y local x k).  weight[c] = count or sum of y.  Clusters of weight 0 keep their m_c. */
 PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, const double *y, float *m, double *weight);

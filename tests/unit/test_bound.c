@@ -455,6 +455,50 @@ static void run_with_huge_costs_stays_finite(void **state)
 
 /* ---------------------------------------------------------------- labels */
 
+/* A workspace made once and reused across calls with different costs (as bo_cluster_run does)
+ * gives, call after call, the iterate, energy and step count of bo_bound_run, bit for bit; with
+ * or without node sharing; a workspace for another K is refused. */
+static void a_reused_workspace_gives_the_results_of_bo_bound_run_bit_for_bit(void **state)
+{
+  (void)state;
+  const int64_t n = 700, k = 6;
+  bo_graph      g;
+  bo_bound_work ws[2];
+  bo_bound_opts o = {.lambda = 0.8, .max_it = 9, .tol = 0};
+
+  hand_graph(n, 5, 41, &g);
+  assert_int_equal(bo_bound_work_create(&g, k, PETSC_TRUE, &ws[0]), 0);
+  assert_int_equal(bo_bound_work_create(&g, k, PETSC_FALSE, &ws[1]), 0);
+  for (int call = 0; call < 3; call++) {
+    double *a = costs(n, k, 50 + (uint64_t)call, 2.0), *y = malloc(sizeof *y * (size_t)(n * k)), *yw = malloc(sizeof *yw * (size_t)(n * k)), e, ew;
+    int     its, itsw;
+    bo_bound_softmax(n, k, a, y);
+    assert_int_equal(bo_bound_run(&g.rows, k, a, &g, &o, y, &e, &its), 0);
+    for (int v = 0; v < 2; v++) {
+      bo_bound_softmax(n, k, a, yw);
+      assert_int_equal(bo_bound_run_work(&g.rows, k, a, &ws[v], &o, yw, &ew, &itsw), 0);
+      assert_int_equal(itsw, its);
+      assert_memory_equal(&ew, &e, sizeof e);
+      assert_memory_equal(yw, y, sizeof *y * (size_t)(n * k));
+    }
+    free(a);
+    free(y);
+    free(yw);
+  }
+  {
+    double *a = costs(n, k + 1, 60, 1.0), *y = calloc((size_t)(n * (k + 1)), sizeof *y), e;
+    int     its;
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    assert_int_not_equal(bo_bound_run_work(&g.rows, k + 1, a, &ws[0], &o, y, &e, &its), 0);
+    PetscPopErrorHandler();
+    free(a);
+    free(y);
+  }
+  for (int v = 0; v < 2; v++) assert_int_equal(bo_bound_work_destroy(&ws[v]), 0);
+  assert_null(ws[0].b);
+  assert_int_equal(bo_graph_destroy(&g), 0);
+}
+
 static void labels_are_the_row_argmax_with_ties_to_the_lowest_index(void **state)
 {
   (void)state;
@@ -487,6 +531,7 @@ int main(int argc, char **argv)
     PROPERTY("bo_bound_energy is sum y log y + y.a - (lambda/2) sum w y.y; b = NULL drops the pair term", bound_energy_uses_half_lambda_on_the_pair_term),
     PROPERTY("lambda = 0 gives Y = softmax(-A) whatever W", lambda_zero_gives_softmax_of_minus_a_whatever_w),
     PROPERTY("bound iterations with costs 1e300 apart stay finite and stochastic", run_with_huge_costs_stays_finite),
+    PROPERTY("a workspace reused across calls (node sharing or not) gives bo_bound_run's results bit for bit; another K is refused", a_reused_workspace_gives_the_results_of_bo_bound_run_bit_for_bit),
     PROPERTY("labels are the row argmax, ties to the lowest index", labels_are_the_row_argmax_with_ties_to_the_lowest_index),
   };
   int failed;

@@ -390,6 +390,49 @@ static void spmm_equals_dense_w_times_y_bit_for_bit(void **state)
   free(x);
 }
 
+/* Every width bo_graph_spmm specialises (K <= 16, summed in registers) and wider ones (the generic
+ * loop), through bo_graph_spmm and through the node-shared rows (with and without sharing), against
+ * the dense product in ascending column order, bit for bit. */
+static void spmm_of_every_width_and_the_shared_rows_equal_the_dense_product(void **state)
+{
+  (void)state;
+  const int64_t n = 300, d = 3, widths[] = {1, 2, 5, 10, 16, 17, 40};
+  float        *x = normal_matrix(n, d, 21);
+  bo_graph      g;
+
+  build(n, d, x, opts_of(7, PETSC_TRUE, BO_KNN_GAUSSIAN, BO_SYM_AVG), &g);
+  float *w = dense_of(&g);
+  for (size_t t = 0; t < sizeof widths / sizeof *widths; t++) {
+    int64_t K = widths[t];
+    double *y = malloc(sizeof *y * (size_t)(n * K)), *b = malloc(sizeof *b * (size_t)(n * K)), *bs = malloc(sizeof *bs * (size_t)(n * K));
+    for (int64_t i = 0; i < n * K; i++) y[i] = cos(0.91 * (double)i) * pow(10.0, (double)(i % 7) - 3);
+    bo_graph_spmm(&g, K, y, NULL, b);
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < K; c++) {
+        double dense = 0;
+        for (int64_t j = 0; j < n; j++) dense += (double)w[i * n + j] * y[j * K + c];
+        assert_memory_equal(&dense, &b[i * K + c], sizeof dense);
+      }
+    for (int share = 0; share < 2; share++) {
+      bo_graph_shared sh;
+      assert_int_equal(bo_graph_shared_create(&g, K, share ? PETSC_TRUE : PETSC_FALSE, &sh), 0);
+      assert_int_equal(sh.offnode_ghosts, 0); /* one rank: nothing to move */
+      memcpy(sh.rows, y, sizeof *y * (size_t)(n * K));
+      assert_int_equal(bo_graph_shared_exchange(&sh), 0);
+      bo_graph_shared_spmm(&sh, bs);
+      assert_memory_equal(bs, b, sizeof *b * (size_t)(n * K));
+      assert_int_equal(bo_graph_shared_destroy(&sh), 0);
+      assert_null(sh.rows);
+    }
+    free(y);
+    free(b);
+    free(bs);
+  }
+  free(w);
+  assert_int_equal(bo_graph_destroy(&g), 0);
+  free(x);
+}
+
 static void exchange_on_one_rank_has_no_ghosts_and_local_slots(void **state)
 {
   (void)state;
@@ -402,12 +445,16 @@ static void exchange_on_one_rank_has_no_ghosts_and_local_slots(void **state)
   assert_int_equal(bo_graph_setup_exchange(&g), 0); /* idempotent */
   assert_int_equal(g.nghost, 0);
   assert_int_equal(g.nsend, 0);
-  for (int64_t e = 0; e < g.indptr[n]; e++) assert_int_equal(g.col_slot[e], g.indices[e]);
+  for (int64_t e = 0; e < g.indptr[n]; e++) {
+    assert_int_equal(g.col_slot[e], g.indices[e]);
+    assert_int_equal(g.slot_code[e], (uint32_t)g.indices[e] << 1); /* local rows, no ghost flag */
+  }
   float ghost_f;
   assert_int_equal(bo_graph_gather_ghosts_float(&g, d, x, &ghost_f), 0);
   assert_int_equal(bo_graph_destroy(&g), 0);
   assert_null(g.indptr);
   assert_null(g.col_slot);
+  assert_null(g.slot_code);
   free(x);
 }
 
@@ -471,6 +518,7 @@ int main(int argc, char **argv)
     PROPERTY("Gaussian weights are exp(-d^2/(2 s^2)), s = the mean kNN distance by default, and symmetric", gaussian_weights_follow_the_distances_and_the_mean_distance_scale),
     PROPERTY("per-edge squared distances equal the double distances exactly", edge_sqdist_equals_the_double_distance_of_each_edge),
     PROPERTY("W*Y equals the dense product summed in ascending column order, bit for bit; max row sum too", spmm_equals_dense_w_times_y_bit_for_bit),
+    PROPERTY("W*Y of widths 1 to 40, and through the node-shared rows, equals the dense product bit for bit", spmm_of_every_width_and_the_shared_rows_equal_the_dense_product),
     PROPERTY("the exchange on one rank has no ghosts and local column slots; setup is idempotent", exchange_on_one_rank_has_no_ghosts_and_local_slots),
     PROPERTY("a written graph reads back identically; a wrong n or a file without /graph is an input error", a_written_graph_reads_back_identically),
   };
