@@ -87,6 +87,9 @@ if [ -z "$ONLY" ] || [ "$ONLY" = fewshot ]; then
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot.sh >>"$tmp" || die "benchmarks/fewshot.sh failed; expected JSON lines"
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_quality.sh >>"$tmp" || die "benchmarks/fewshot_quality.sh failed; expected JSON lines"
 fi
+if [ "$ONLY" = image ]; then # about 45 minutes (exact-AM limits, deblurring tuning): only on request
+  BIN="$BIN" bash benchmarks/image/run.sh >>"$tmp" || die "benchmarks/image/run.sh failed; expected JSON lines"
+fi
 # Long (minutes per repetition): only on request.
 if [ "$ONLY" = fewshot_torch ]; then
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_torch.sh >>"$tmp" || die "benchmarks/fewshot_torch.sh failed; expected JSON lines"
