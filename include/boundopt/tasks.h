@@ -16,13 +16,18 @@ PetscErrorCode bo_tasks_register(PetscFunctionList *list);
 /* "import, info, preprocess": the names, for messages and -help. */
 PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len);
 
+PetscErrorCode bo_task_adapt(bo_job *job);
 PetscErrorCode bo_task_cluster(bo_job *job);
 PetscErrorCode bo_task_fewshot(bo_job *job);
+PetscErrorCode bo_task_fewshot_seg(bo_job *job);
 PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
 PetscErrorCode bo_task_knn(bo_job *job);
 PetscErrorCode bo_task_merge(bo_job *job);
+PetscErrorCode bo_task_mixed(bo_job *job);
 PetscErrorCode bo_task_preprocess(bo_job *job);
 PetscErrorCode bo_task_restore(bo_job *job);
+PetscErrorCode bo_task_scenes(bo_job *job);
 PetscErrorCode bo_task_segment(bo_job *job);
+PetscErrorCode bo_task_train_seg(bo_job *job);
 #endif

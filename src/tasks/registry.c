@@ -6,15 +6,20 @@ static const struct {
   const char *name;
   bo_task_fn  fn;
 } tasks[] = {
+  {"adapt",      bo_task_adapt},
   {"cluster",    bo_task_cluster},
   {"fewshot",    bo_task_fewshot},
+  {"fewshot-seg", bo_task_fewshot_seg},
   {"import",     bo_task_import},
   {"info",       bo_task_info},
   {"knn",        bo_task_knn},
   {"merge",      bo_task_merge},
+  {"mixed",      bo_task_mixed},
   {"preprocess", bo_task_preprocess},
   {"restore",    bo_task_restore},
+  {"scenes",     bo_task_scenes},
   {"segment",    bo_task_segment},
+  {"train-seg",  bo_task_train_seg},
 };
 
 PetscErrorCode bo_tasks_register(PetscFunctionList *list)

@@ -1,0 +1,39 @@
+/* seg_data.h - what the segmentation drivers (train-seg, adapt) share: this rank's scenes of a
+ * scenes file with feature fields, the per-image evaluation of a pixel head, and its summary.
+ *
+ * Contract
+ *   bo_scene_shard_read (collective): the first `want` scenes (0: all) of a file written by task
+ *   scenes with features: true; rank r holds the contiguous scenes [S r/P, S (r+1)/P) as doubles
+ *   (x: npix F per scene) and binary labels (y = mask > 0: foreground = any object).  Refuses, with
+ *   one line naming the file, a file without /features, mismatched /masks, non-finite values, a
+ *   channel count other than F_expected (> 0), and fewer scenes than asked.
+ *   bo_scene_shard_proportions (collective): target (count x 2, replicated) = each scene's
+ *   (background, foreground) fraction; each entry has one non-zero addend, so the sum is exact.
+ *   bo_seg_eval (local): BO_SEG_NMETRICS values per scene of the shard (columns bo_seg_metric_names).
+ *   bo_seg_eval_write (collective): /G/eval/metrics rows, attributes mean_<col> and ci95_<col>
+ *   (1.96 sd / sqrt(S)) on /G from exact (rank-count independent) sums; returns mean and ci.
+ *   (This is file reading and belongs in src/io; it sits with the drivers until it is moved.)
+ */
+#ifndef BOUNDOPT_SEG_DATA_H
+#define BOUNDOPT_SEG_DATA_H
+#include "boundopt/heads.h"
+#include "boundopt/job.h"
+#include <hdf5.h>
+
+#define BO_SEG_NMETRICS 11
+extern const char *const bo_seg_metric_names[BO_SEG_NMETRICS]; /* dice_fg, dice_bg, iou_fg, prop_true, prop_soft, prop_hard, prop_err_soft, prop_err_hard, ce, kl, ce_minus_kl */
+
+typedef struct {
+  int64_t  count;    /* scenes used (global) */
+  int64_t  lo, hi;   /* this rank's scenes */
+  int64_t  npix, F;  /* pixels per scene, feature channels */
+  double  *x;        /* (hi - lo) npix x F */
+  uint8_t *y;        /* (hi - lo) npix, 0/1 */
+} bo_scene_shard;
+
+PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, int64_t F_expected, bo_scene_shard *sh);
+PetscErrorCode bo_scene_shard_destroy(bo_scene_shard *sh);
+PetscErrorCode bo_scene_shard_proportions(MPI_Comm comm, const bo_scene_shard *sh, double *target);
+PetscErrorCode bo_seg_eval(const bo_head *head, const bo_scene_shard *sh, double *rows);
+PetscErrorCode bo_seg_eval_write(bo_job *job, hid_t file, const char *group, const bo_scene_shard *sh, const double *rows, double *mean, double *ci);
+#endif
