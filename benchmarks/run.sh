@@ -87,6 +87,9 @@ if [ -z "$ONLY" ] || [ "$ONLY" = fewshot ]; then
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot.sh >>"$tmp" || die "benchmarks/fewshot.sh failed; expected JSON lines"
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_quality.sh >>"$tmp" || die "benchmarks/fewshot_quality.sh failed; expected JSON lines"
 fi
+if [ "$ONLY" = losses ]; then # about 70 minutes (four drivers' comparisons and their throughput): only on request
+  BIN="$BIN" bash benchmarks/losses/run.sh >>"$tmp" || die "benchmarks/losses/run.sh failed; expected JSON lines"
+fi
 if [ "$ONLY" = image ]; then # about 45 minutes (exact-AM limits, deblurring tuning): only on request
   BIN="$BIN" bash benchmarks/image/run.sh >>"$tmp" || die "benchmarks/image/run.sh failed; expected JSON lines"
 fi
