@@ -56,7 +56,7 @@ static PetscErrorCode read_options(bo_job *job, adapt_params *p)
   snprintf(p->weights, sizeof p->weights, "0.1,0.9");
   snprintf(p->kl, sizeof p->kl, "pred_prior");
   snprintf(p->prop, sizeof p->prop, "mean");
-  p->iterations = 100; p->lr = 0.01; p->weight_decay = 1e-4; p->lambda = 1; p->prior_fg = -1;
+  p->iterations = 100; p->lr = 1e-3; p->weight_decay = 1e-4; p->lambda = 1; p->prior_fg = -1;
   PetscOptionsBegin(job->comm, "adapt_", "Task adapt: source-free domain adaptation (SFDA) of a pixel head", "boundopt");
   PetscCall(PetscOptionsString("-method", "Methods, comma separated: none, entropy, sfda, sfda-true, oracle", "", p->methods, p->methods, sizeof p->methods, NULL));
   PetscCall(PetscOptionsString("-source", "train-seg results holding the source head", "", p->source, p->source, sizeof p->source, NULL));

@@ -7,7 +7,8 @@
  *   fsseg: {method: "init,ce,ce+h,repri,oracle", shots: 1, tasks: 1000}
  *
  * Task t is drawn from the Philox stream (seed, t): a class c among -fsseg_classes (default: every
- * class present), then shots + 1 distinct scenes containing an object of class c: the support
+ * class present), then shots + 1 distinct scenes with pixels of class c in /masks (an object can be
+ * covered entirely by the next one, so /objects/label is not enough): the support
  * scenes and the query.  Foreground = the pixels of class c (another object in the scene is
  * background, a distractor).  Ranks take contiguous task ranges, read only their tasks' scenes, and
  * every method runs on the same tasks; results are identical at any number of ranks.
@@ -46,8 +47,8 @@ typedef struct {
 } fsseg_params;
 
 typedef struct {
-  int64_t  S, npix, F, maxobj;
-  int32_t *objlabel;      /* S x maxobj, replicated */
+  int64_t  S, npix, F;
+  uint8_t *present;       /* S x MAX_CLASSES: class c has pixels in scene s (1 + c in /masks), replicated */
   int      keep[1024];    /* feature channels used */
   int      d;
 } scene_index;
@@ -101,7 +102,7 @@ static PetscErrorCode check_options(bo_job *job, fsseg_params *p)
 static PetscErrorCode read_index(bo_job *job, const fsseg_params *p, scene_index *ix)
 {
   hid_t      f;
-  bo_h5_info fi, mi, li;
+  bo_h5_info fi, mi;
   int64_t    h = 0, w = 0, F = 0, nn = 0;
   PetscBool  fh, fw, fc, has_feat;
   char     **names = NULL;
@@ -116,11 +117,18 @@ static PetscErrorCode read_index(bo_job *job, const fsseg_params *p, scene_index
   PetscCall(bo_h5_attr_read_int64(f, "/features", "channels", &F, &fc));
   PetscCall(bo_h5_dataset_info(f, job->input, "/features", &fi));
   PetscCall(bo_h5_dataset_info(f, job->input, "/masks", &mi));
-  PetscCall(bo_h5_dataset_info(f, job->input, "/objects/label", &li));
-  PetscCheck(fh && fw && fc && h >= 1 && w >= 1 && F >= 1 && F <= 1024 && fi.rank == 2 && (int64_t)fi.dims[1] == h * w * F && mi.rank == 2 && mi.dims[0] == fi.dims[0] && (int64_t)mi.dims[1] == h * w && li.rank >= 1 && li.dims[0] == fi.dims[0], job->comm, BO_ERR_INPUT, "%s: /features, /masks and /objects/label do not match; expected a scenes file (task scenes)", job->input);
-  ix->S = (int64_t)fi.dims[0]; ix->npix = h * w; ix->F = F; ix->maxobj = li.rank == 2 ? (int64_t)li.dims[1] : 1;
-  PetscCall(PetscMalloc1(ix->S * ix->maxobj, &ix->objlabel));
-  PetscCall(bo_h5_read_array(f, "/objects/label", H5T_NATIVE_INT32, ix->objlabel));
+  PetscCheck(fh && fw && fc && h >= 1 && w >= 1 && F >= 1 && F <= 1024 && fi.rank == 2 && (int64_t)fi.dims[1] == h * w * F && mi.rank == 2 && mi.dims[0] == fi.dims[0] && (int64_t)mi.dims[1] == h * w, job->comm, BO_ERR_INPUT, "%s: /features and /masks do not match; expected a scenes file (task scenes)", job->input);
+  ix->S = (int64_t)fi.dims[0]; ix->npix = h * w; ix->F = F;
+  { /* a pasted object can be covered entirely by the next one: presence comes from the masks */
+    uint8_t *m;
+    PetscCall(PetscMalloc1(ix->S * ix->npix, &m));
+    PetscCall(bo_h5_read_array(f, "/masks", H5T_NATIVE_UINT8, m));
+    PetscCall(PetscCalloc1(ix->S * MAX_CLASSES, &ix->present));
+    for (int64_t s = 0; s < ix->S; s++)
+      for (int64_t i = 0; i < ix->npix; i++)
+        if (m[s * ix->npix + i]) ix->present[s * MAX_CLASSES + m[s * ix->npix + i] - 1] = 1; /* 1 + class, class 0..254 */
+    PetscCall(PetscFree(m));
+  }
   PetscCall(bo_h5_read_strings(f, "/feature_names", &nn, &names));
   PetscCall(bo_h5_close(&f));
   PetscCheck(nn == F, job->comm, BO_ERR_INPUT, "%s: %lld feature names for %lld channels; expected one name per channel", job->input, (long long)nn, (long long)F);
@@ -131,12 +139,7 @@ static PetscErrorCode read_index(bo_job *job, const fsseg_params *p, scene_index
   PetscFunctionReturn(0);
 }
 
-static PetscBool has_class(const scene_index *ix, int64_t s, int32_t c)
-{
-  for (int64_t j = 0; j < ix->maxobj; j++)
-    if (ix->objlabel[s * ix->maxobj + j] == c) return PETSC_TRUE;
-  return PETSC_FALSE;
-}
+static PetscBool has_class(const scene_index *ix, int64_t s, int32_t c) { return c >= 0 && c < MAX_CLASSES && ix->present[s * MAX_CLASSES + c] ? PETSC_TRUE : PETSC_FALSE; }
 
 /* The classes to draw from: given, or every class present; each needs shots + 1 scenes. */
 static PetscErrorCode class_pools(bo_job *job, fsseg_params *p, const scene_index *ix, int64_t **count, int64_t ***pool)
@@ -366,6 +369,6 @@ PetscErrorCode bo_task_fewshot_seg(bo_job *job)
   for (int c = 0; c < p.nclasses; c++) PetscCall(PetscFree(pool[c]));
   PetscCall(PetscFree(pool));
   PetscCall(PetscFree(count));
-  PetscCall(PetscFree(ix.objlabel));
+  PetscCall(PetscFree(ix.present));
   PetscFunctionReturn(0);
 }

@@ -90,7 +90,7 @@ lab = s['objects/label'][:]
 cls, sup, q = f['tasks/class'][:], f['tasks/support'][:].reshape(5, -1), f['tasks/query'][:]
 for t in range(5):
     assert cls[t] in (0, 6) and cls[t] in lab[q[t]] and cls[t] in lab[sup[t, 0]] and sup[t, 0] != q[t]
-    assert abs(f['tasks/query_fg'][t] - (s['masks'][q[t]] == 1 + cls[t]).mean()) < 1e-12
+    assert f['tasks/query_fg'][t] > 0 and abs(f['tasks/query_fg'][t] - (s['masks'][q[t]] == 1 + cls[t]).mean()) < 1e-12
 assert np.array_equal(f['oracle/pi'][:], f['tasks/query_fg'][:]) and np.all(f['ce/pi'][:] == 0)
 for m in ('init', 'ce', 'ce+h', 'repri', 'oracle'):
     c = f[m + '/iou_counts'][:]; assert np.all(c[:, 0] <= c[:, 1]) and np.all(c[:, 2] <= c[:, 3])
