@@ -148,16 +148,21 @@ static PetscErrorCode reseed_empty(MPI_Comm comm, const bo_rows *rows, int64_t d
   PetscFunctionReturn(0);
 }
 
+/* |x_i - m_c|^2 of one float row against one prototype, summed in double. */
+static double row_sqdist(int64_t d, const float *xi, const float *m)
+{
+  double s = 0;
+  for (int64_t j = 0; j < d; j++) s += ((double)xi[j] - m[j]) * ((double)xi[j] - m[j]);
+  return s;
+}
+
 /* Support rows (o->fixed): the hard label of a clamped row, and its distance to that prototype. */
 static void clamp_hard(int64_t local, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, double *far)
 {
   for (int64_t i = 0; i < local; i++) {
     if (o->fixed[i] < 0 || st->labels[i] == o->fixed[i]) continue;
-    const float *m = st->prototypes + (int64_t)o->fixed[i] * d;
-    double       s = 0;
-    for (int64_t j = 0; j < d; j++) s += ((double)x[i * d + j] - m[j]) * ((double)x[i * d + j] - m[j]);
     st->labels[i] = o->fixed[i];
-    far[i]        = s;
+    far[i]        = row_sqdist(d, x + i * d, st->prototypes + (int64_t)o->fixed[i] * d);
   }
 }
 
@@ -255,12 +260,8 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
         PetscCall(bo_bound_energy(comm, rows, k, a, st->y, NULL, 0.0, amax, 0.0, &energy));
       }
       bo_bound_labels(local, k, st->y, st->labels);
-      for (int64_t i = 0; i < local; i++) { /* distance of each row to its prototype, for re-seeding */
-        const float *m = st->prototypes + (int64_t)st->labels[i] * d;
-        double       s = 0;
-        for (int64_t j = 0; j < d; j++) s += ((double)x[i * d + j] - m[j]) * ((double)x[i * d + j] - m[j]);
-        far[i] = s;
-      }
+      for (int64_t i = 0; i < local; i++) /* distance of each row to its prototype, for re-seeding */
+        far[i] = row_sqdist(d, x + i * d, st->prototypes + (int64_t)st->labels[i] * d);
     }
     st->energy[it] = energy;
     int64_t reseeded = st->reseeded;

@@ -75,16 +75,10 @@ PetscErrorCode bo_fewshot_slk(int64_t ns, int64_t nq, int64_t d, const double *z
   PetscCall(bo_fewshot_class_means("fewshot slk", ns, d, zs, ys, ways, means));
   PetscCall(bo_cluster_state_create(&w.rows, d, ways, o->max_it, &st));
   for (int64_t c = 0; c < (int64_t)ways * d; c++) st.prototypes[c] = (float)means[c];
-  for (int64_t i = 0; i < n; i++) {
-    fixed[i] = i < ns ? ys[i] : -1;
-    if (i < ns) { st.labels[i] = ys[i]; continue; }
-    double best = INFINITY;
-    for (int c = 0; c < ways; c++) { /* the shifted queries against the support means; ties: lower class */
-      double s = 0;
-      for (int64_t j = 0; j < d; j++) s += (x[i * d + j] - means[c * d + j]) * (x[i * d + j] - means[c * d + j]);
-      if (s < best) { best = s; st.labels[i] = c; }
-    }
-  }
+  for (int64_t i = 0; i < n; i++) fixed[i] = i < ns ? ys[i] : -1;
+  PetscCall(PetscArraycpy(st.labels, ys, ns));
+  /* the shifted queries: nearest support mean, ties to the lower class (SimpleShot's rule) */
+  PetscCall(bo_fewshot_simpleshot(ns, nq, d, zs, ys, x + ns * d, ways, st.labels + ns));
   PetscCall(bo_cluster_run(PETSC_COMM_SELF, &w.rows, d, xf, graph ? &w : NULL, &co, &st));
   for (int64_t q = 0; q < nq; q++) pred[q] = st.labels[ns + q];
   if (stats) {
