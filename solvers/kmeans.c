@@ -76,7 +76,12 @@ static void dots_portable(int64_t nrows, int64_t avail, int64_t d, const float *
 #define DIRECT_MAX_K 16
 #define BLOCK_ROWS 2     /* rows x prototypes of 8-lane accumulators in registers: 10 of the 16 */
 #define BLOCK_PROTOS 5
+#ifndef PREFETCH_ROWS
 #define PREFETCH_ROWS 4  /* rows ahead: the hardware prefetchers stop at each 4 KiB page */
+#endif
+#ifndef PREFETCH_HINT
+#define PREFETCH_HINT _MM_HINT_T0
+#endif
 #define AVX2 __attribute__((target("avx2")))
 #define INLINE static inline __attribute__((always_inline))
 
@@ -105,8 +110,8 @@ AVX2 INLINE void dots_block(const int R, const int P, int64_t d, const float *x,
     __m256 xv[BLOCK_ROWS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_ps(x + r * d + j);
-    if (pf0) _mm_prefetch((const char *)(pf0 + j), _MM_HINT_T0);
-    if (pf1) _mm_prefetch((const char *)(pf1 + j), _MM_HINT_T0);
+    if (pf0) _mm_prefetch((const char *)(pf0 + j), PREFETCH_HINT);
+    if (pf1) _mm_prefetch((const char *)(pf1 + j), PREFETCH_HINT);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
       __m256 mv = _mm256_loadu_ps(m + p * d + j);

@@ -20,19 +20,9 @@
 #include "boundopt/error.h"
 #include "boundopt/graph.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-
-void openblas_set_num_threads(int); /* OpenBLAS's own API */
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
-
-static bo_rows all_rows(int64_t n)
-{
-  bo_rows rows;
-  bo_rows_partition(n, 0, 1, &rows);
-  return rows;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -141,11 +131,6 @@ static double dense_energy(int64_t n, int64_t k, const double *a, const double *
   return e - 0.5 * lambda * pair;
 }
 
-static void assert_close(double got, double want, double tol)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("got %.17g, expected %.17g (|diff| %.3g > %.3g)", got, want, fabs(got - want), tol);
-}
-
 static void assert_rows_stochastic(int64_t n, int64_t k, const double *y)
 {
   for (int64_t i = 0; i < n; i++) {
@@ -154,7 +139,7 @@ static void assert_rows_stochastic(int64_t n, int64_t k, const double *y)
       assert_true(isfinite(y[i * k + c]) && y[i * k + c] >= 0);
       s += y[i * k + c];
     }
-    assert_close(s, 1.0, 4 * DBL_EPSILON * (double)k);
+    ASSERT_CLOSE(s, 1.0, 4 * DBL_EPSILON * (double)k);
   }
 }
 
@@ -188,20 +173,20 @@ static void check_one_step(int64_t n, int deg, int64_t k, double lambda, uint64_
   for (int64_t i = 0; i < n * k; i++) z[i] = -a[i];
   dense_softmax_of(n, k, z, want); /* Y0 = softmax(-A), brute force */
   bo_bound_softmax(n, k, a, y);
-  for (int64_t i = 0; i < n * k; i++) assert_close(y[i], want[i], 1e-15);
+  for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(y[i], want[i], 1e-15);
   memcpy(y0, y, sizeof *y * (size_t)(n * k));
   dense_step(n, k, a, w, lambda, want); /* Y1 */
   assert_int_equal(bo_bound_run(&rows, k, a, &g, &o, y, &energy, &its), 0);
   assert_int_equal(its, 1);
   double moved = 0;
   for (int64_t i = 0; i < n * k; i++) {
-    assert_close(y[i], want[i], 1e-14);
+    ASSERT_CLOSE(y[i], want[i], 1e-14);
     moved = fmax(moved, fabs(y[i] - y0[i]));
   }
   if (k > 1) assert_true(moved > 1e-3); /* the pair term matters in this fixture */
   assert_rows_stochastic(n, k, y);
   double e = dense_energy(n, k, a, w, lambda, want);
-  assert_close(energy, e, 1e-12 * fmax(1.0, fabs(e)));
+  ASSERT_CLOSE(energy, e, 1e-12 * fmax(1.0, fabs(e)));
   free(a); free(y); free(want); free(w); free(z); free(y0);
   assert_int_equal(bo_graph_destroy(&g), 0);
 }
@@ -238,7 +223,7 @@ static void softmax_rows_sum_to_one_and_are_shift_invariant(void **state)
   for (int64_t i = 0; i < n; i++)
     for (int64_t c = 0; c < k; c++) as[i * k + c] = a[i * k + c] + 123.456 * (double)(i % 5) - 250.0;
   bo_bound_softmax(n, k, as, ys);
-  for (int64_t i = 0; i < n * k; i++) assert_close(ys[i], y[i], 1e-12);
+  for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(ys[i], y[i], 1e-12);
   /* exact shifts (multiples of 1/8 plus 1024 or -2^40): the differences are unchanged, so the bits are */
   for (int64_t i = 0; i < n * k; i++) a[i] = floor(a[i] * 8.0) / 8.0;
   bo_bound_softmax(n, k, a, y);
@@ -273,7 +258,7 @@ static void softmax_does_not_overflow_for_huge_costs(void **state)
 
   bo_bound_softmax(ROWS, K, a, y);
   assert_rows_stochastic(ROWS, K, y);
-  for (int i = 0; i < ROWS * K; i++) assert_close(y[i], want[i], 1e-15);
+  for (int i = 0; i < ROWS * K; i++) ASSERT_CLOSE(y[i], want[i], 1e-15);
 }
 
 /* ---------------------------------------------------------------- stopping rule, cap, energy */
@@ -291,8 +276,8 @@ static int run_and_check_energy(bo_graph *g, int64_t k, const double *a, const d
   assert_int_equal(bo_bound_run(&g->rows, k, a, g, &o, y, &energy, &its), 0);
   assert_rows_stochastic(n, k, y);
   double lib = library_energy(g, k, a, y, lambda), e = dense_energy(n, k, a, w, lambda, y);
-  assert_close(energy, lib, 1e-12 * fmax(1.0, fabs(lib)));
-  assert_close(energy, e, 1e-12 * fmax(1.0, fabs(e)));
+  ASSERT_CLOSE(energy, lib, 1e-12 * fmax(1.0, fabs(lib)));
+  ASSERT_CLOSE(energy, e, 1e-12 * fmax(1.0, fabs(e)));
   return its;
 }
 
@@ -312,13 +297,13 @@ static void huge_tol_stops_after_exactly_two_iterations(void **state)
   dense_step(n, k, a, w, lambda, want);
   dense_step(n, k, a, w, lambda, want);
   dense_step(n, k, a, w, lambda, want);
-  for (int64_t i = 0; i < n * k; i++) assert_close(y[i], want[i], 1e-13);
+  for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(y[i], want[i], 1e-13);
   /* the cap still wins below 3 */
   assert_int_equal(run_and_check_energy(&g, k, a, w, lambda, 2, 1e10, y), 2);
   assert_int_equal(run_and_check_energy(&g, k, a, w, lambda, 1, 1e10, y), 1);
   assert_int_equal(run_and_check_energy(&g, k, a, w, lambda, 0, 1e10, y), 0);
   bo_bound_softmax(n, k, a, want); /* no step: Y0 itself comes back */
-  for (int64_t i = 0; i < n * k; i++) assert_close(y[i], want[i], 1e-15);
+  for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(y[i], want[i], 1e-15);
   free(a); free(y); free(want); free(w);
   assert_int_equal(bo_graph_destroy(&g), 0);
 }
@@ -337,7 +322,7 @@ static void zero_tol_runs_exactly_max_it_steps(void **state)
     assert_int_equal(run_and_check_energy(&g, k, a, w, lambda, cap, 0.0, y), cap);
     bo_bound_softmax(n, k, a, want);
     for (int s = 0; s < cap; s++) dense_step(n, k, a, w, lambda, want);
-    for (int64_t i = 0; i < n * k; i++) assert_close(y[i], want[i], 1e-12);
+    for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(y[i], want[i], 1e-12);
   }
   free(a); free(y); free(want); free(w);
   assert_int_equal(bo_graph_destroy(&g), 0);
@@ -390,12 +375,12 @@ static void bound_energy_uses_half_lambda_on_the_pair_term(void **state)
   for (int64_t i = 0; i < n; i++) /* a peaked, not-softmax Y: the energy is a function of Y alone */
     for (int64_t c = 0; c < k; c++) y[i * k + c] = c == i % k ? 0.8 : 0.1;
   double e = dense_energy(n, k, a, w, lambda, y), e0 = dense_energy(n, k, a, NULL, 0, y);
-  assert_close(library_energy(&g, k, a, y, lambda), e, 1e-12 * fmax(1.0, fabs(e)));
+  ASSERT_CLOSE(library_energy(&g, k, a, y, lambda), e, 1e-12 * fmax(1.0, fabs(e)));
   /* and b = NULL drops the pair term */
   double amax = 0, got;
   for (int64_t i = 0; i < n * k; i++) amax = fmax(amax, fabs(a[i]));
   assert_int_equal(bo_bound_energy(PETSC_COMM_SELF, &g.rows, k, a, y, NULL, lambda, amax, 0, &got), 0);
-  assert_close(got, e0, 1e-12 * fmax(1.0, fabs(e0)));
+  ASSERT_CLOSE(got, e0, 1e-12 * fmax(1.0, fabs(e0)));
   /* the pair term is not the lambda (reference) one: the two differ by (lambda/2) sum w y.y */
   assert_true(fabs(e - e0) > 1.0);
   free(a); free(y); free(w);
@@ -422,10 +407,10 @@ static void lambda_zero_gives_softmax_of_minus_a_whatever_w(void **state)
   bo_bound_softmax(n, k, a, y2);
   assert_int_equal(bo_bound_run(&rows, k, a, &g2, &o, y2, &e2, &its), 0);
   assert_true(its >= 1 && its <= o.max_it);
-  for (int64_t i = 0; i < n * k; i++) assert_close(y1[i], want[i], 1e-15);
+  for (int64_t i = 0; i < n * k; i++) ASSERT_CLOSE(y1[i], want[i], 1e-15);
   assert_memory_equal(y1, y2, sizeof *y1 * (size_t)(n * k));
   double e = dense_energy(n, k, a, NULL, 0, want);
-  assert_close(e1, e, 1e-12 * fmax(1.0, fabs(e)));
+  ASSERT_CLOSE(e1, e, 1e-12 * fmax(1.0, fabs(e)));
   assert_true(e1 == e2);
   free(a); free(y1); free(y2); free(want);
   assert_int_equal(bo_graph_destroy(&g1), 0);
@@ -447,7 +432,7 @@ static void run_with_huge_costs_stays_finite(void **state)
   bo_bound_softmax(n, k, a, y);
   assert_int_equal(bo_bound_run(&g.rows, k, a, &g, &o, y, &energy, &its), 0);
   assert_rows_stochastic(n, k, y);
-  for (int64_t i = 0; i < n; i++) assert_close(y[i * k + i % k], 1.0, 1e-15);
+  for (int64_t i = 0; i < n; i++) ASSERT_CLOSE(y[i * k + i % k], 1.0, 1e-15);
   assert_true(isfinite(energy));
   free(a); free(y);
   assert_int_equal(bo_graph_destroy(&g), 0);

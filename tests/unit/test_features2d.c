@@ -17,34 +17,7 @@
 #include "boundopt/error.h"
 #include "boundopt/features2d.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
-}
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-#define EXPECT_INPUT_ERROR(call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, "features2d: ", 12) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"features2d: ...; expected ...\" containing \"%s\"", #call, captured, part); \
-  } while (0)
+#include "unit_support.h"
 
 /* Column of the named family (0 smooth, 1 gradient, 2 laplacian, 3 variance) at scale s, channel
  * ch, with every family on. */
@@ -194,18 +167,18 @@ static void bad_inputs_give_one_line_errors(void **state)
   double         img[16] = {0}, f[16 * 64];
   char           name[8];
   bo_feat2d_defaults(&o);
-  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "needs a 6-pixel margin on a 4 x 4 image");
+  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "features2d: ", "needs a 6-pixel margin on a 4 x 4 image");
   o.sigma[1] = -1;
-  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "sigma[1] = -1");
+  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "features2d: ", "sigma[1] = -1");
   bo_feat2d_defaults(&o);
   o.nscales = 0;
-  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "0 scales");
+  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "features2d: ", "0 scales");
   bo_feat2d_defaults(&o);
-  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 0, img, f), "0 image channels");
+  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 0, img, f), "features2d: ", "0 image channels");
   o.nscales = 1, o.sigma[0] = 0, o.variance = PETSC_FALSE;
   img[3] = NAN;
-  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "pixel 3 channel 0 = nan");
-  EXPECT_INPUT_ERROR(bo_feat2d_channel_name(&o, 1, 99, name, sizeof name), "channel 99");
+  EXPECT_INPUT_ERROR(bo_feat2d_build(&o, 4, 4, 1, img, f), "features2d: ", "pixel 3 channel 0 = nan");
+  EXPECT_INPUT_ERROR(bo_feat2d_channel_name(&o, 1, 99, name, sizeof name), "features2d: ", "channel 99");
 }
 
 int main(int argc, char **argv)

@@ -19,35 +19,7 @@
 #include "boundopt/losses.h"
 #include "boundopt/optim.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
-}
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-/* call must fail with USER_INPUT and one line "<prefix>...; expected ..." containing part. */
-#define EXPECT_INPUT_ERROR(prefix, call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, prefix, strlen(prefix)) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"%s...; expected ...\" containing \"%s\"", #call, captured, prefix, part); \
-  } while (0)
+#include "unit_support.h"
 
 static double *random_array(uint64_t seed, int64_t n, double scale)
 {
@@ -205,7 +177,7 @@ static void repri_init_is_the_shot_mean_of_masked_means_and_the_mean_query_score
   assert_close(h.param[2], b, 1e-9, "b = mean query score");
   /* every shot empty: an error */
   const double none[] = {0, 0, 0, 0, 0, 0};
-  EXPECT_INPUT_ERROR("heads: ", bo_head_proto_init(&h, 2, 3, xs, none, 3, xq), "empty foreground");
+  EXPECT_INPUT_ERROR(bo_head_proto_init(&h, 2, 3, xs, none, 3, xq), "heads: ", "empty foreground");
   OK(bo_head_destroy(&h));
 }
 
@@ -320,27 +292,27 @@ static void bad_inputs_give_one_line_errors(void **state)
   bo_optim_opts o;
   double        x[4] = {1, 2, NAN, 0}, z[4], g[4] = {0};
   const int64_t blocks[] = {0, 3};
-  EXPECT_INPUT_ERROR("heads: ", bo_head_create_linear(0, 3, &h), "d = 0");
-  EXPECT_INPUT_ERROR("heads: ", bo_head_create_proto(2, 0, &h), "tau = 0");
+  EXPECT_INPUT_ERROR(bo_head_create_linear(0, 3, &h), "heads: ", "d = 0");
+  EXPECT_INPUT_ERROR(bo_head_create_proto(2, 0, &h), "heads: ", "tau = 0");
   OK(bo_head_create_proto(2, 20, &h));
-  EXPECT_INPUT_ERROR("heads: ", bo_head_forward(&h, 1, x, z), "theta is zero");
+  EXPECT_INPUT_ERROR(bo_head_forward(&h, 1, x, z), "heads: ", "theta is zero");
   h.param[0] = 1;
-  EXPECT_INPUT_ERROR("heads: ", bo_head_forward(&h, 2, x, z), "x[1][0] = nan");
+  EXPECT_INPUT_ERROR(bo_head_forward(&h, 2, x, z), "heads: ", "x[1][0] = nan");
   x[2] = 0;
-  EXPECT_INPUT_ERROR("heads: ", bo_head_backward(&h, PETSC_COMM_SELF, 2, x, g, 1, blocks, z), "expected 0 and n");
+  EXPECT_INPUT_ERROR(bo_head_backward(&h, PETSC_COMM_SELF, 2, x, g, 1, blocks, z), "heads: ", "expected 0 and n");
   OK(bo_head_destroy(&h));
   bo_optim_defaults_adam(&o);
   o.beta1 = 1;
-  EXPECT_INPUT_ERROR("optim: ", bo_optim_create(&o, 3, &opt), "beta1 = 1");
+  EXPECT_INPUT_ERROR(bo_optim_create(&o, 3, &opt), "optim: ", "beta1 = 1");
   bo_optim_defaults_sgd(&o);
   o.nesterov = PETSC_TRUE;
-  EXPECT_INPUT_ERROR("optim: ", bo_optim_create(&o, 3, &opt), "nesterov");
+  EXPECT_INPUT_ERROR(bo_optim_create(&o, 3, &opt), "optim: ", "nesterov");
   o.nesterov = PETSC_FALSE, o.lr = -1;
-  EXPECT_INPUT_ERROR("optim: ", bo_optim_create(&o, 3, &opt), "lr = -1");
+  EXPECT_INPUT_ERROR(bo_optim_create(&o, 3, &opt), "optim: ", "lr = -1");
   o.lr = 0.1;
   OK(bo_optim_create(&o, 2, &opt));
   g[1] = INFINITY;
-  EXPECT_INPUT_ERROR("optim: ", bo_optim_step(&opt, g, z), "grad[1] = inf");
+  EXPECT_INPUT_ERROR(bo_optim_step(&opt, g, z), "optim: ", "grad[1] = inf");
   OK(bo_optim_destroy(&opt));
 }
 

@@ -19,19 +19,9 @@
 #include "boundopt/error.h"
 #include "boundopt/kmeans.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-
-void openblas_set_num_threads(int); /* OpenBLAS's own API */
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
-
-static bo_rows all_rows(int64_t n)
-{
-  bo_rows rows;
-  bo_rows_partition(n, 0, 1, &rows);
-  return rows;
-}
 
 static float *normal_matrix(int64_t n, int64_t d, uint64_t seed, double scale, double shift)
 {
@@ -66,11 +56,6 @@ static double sqdist_double(const float *u, const float *v, int64_t d)
   return s;
 }
 
-static void assert_close(double got, double want, double tol)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("got %.17g, expected %.17g (|diff| %.3g > %.3g)", got, want, fabs(got - want), tol);
-}
-
 /* The index of the data row whose bits equal v, or -1. */
 static int64_t row_of(const float *x, int64_t n, int64_t d, const float *v)
 {
@@ -95,7 +80,7 @@ static void check_sqdist(int64_t k)
       double want = sqdist_double(x + i * d, m + c * d, d), got = a[i * k + c];
       assert_true(got >= 0);
       if (i == 17 && c == 0) assert_true(got <= 1e-5 * sqdist_double(x + i * d, (float[13]){0}, d));
-      else assert_close(got, want, 1e-4 * want);
+      else ASSERT_CLOSE(got, want, 1e-4 * want);
     }
   /* per-row work: any partition of the tiles gives the same bits */
   for (int nr = 2; nr <= 3; nr++)
@@ -141,8 +126,8 @@ static void check_assign(int64_t k)
       if (v < lo) { second = lo; lo = v; } else if (v < second) second = v;
     }
     assert_true(lab[i] != 2 && arg[i] != 2);
-    assert_close(mind[i], lo, 1e-9 * (lo + 1));
-    assert_close(a[i * k + lab[i]], lo, 1e-9 * (lo + 1));
+    ASSERT_CLOSE(mind[i], lo, 1e-9 * (lo + 1));
+    ASSERT_CLOSE(a[i * k + lab[i]], lo, 1e-9 * (lo + 1));
     if (second - lo > 1e-6 * (lo + 1)) { /* no near-tie: the same label */
       assert_int_equal(lab[i], arg[i]);
       exact++;
@@ -187,7 +172,7 @@ static void hard_means_equal_the_naive_means_and_empty_clusters_keep_their_proto
     assert_true(weight[c] == cnt[c]);
     for (int64_t j = 0; j < d; j++) {
       if (cnt[c] == 0) assert_true(m[c * d + j] == -12345.5f);
-      else assert_close(m[c * d + j], sum[c * d + j] / cnt[c], 1e-6 * fmax(1.0, fabs(sum[c * d + j] / cnt[c])));
+      else ASSERT_CLOSE(m[c * d + j], sum[c * d + j] / cnt[c], 1e-6 * fmax(1.0, fabs(sum[c * d + j] / cnt[c])));
     }
   }
   free(x); free(m); free(lab);
@@ -216,10 +201,10 @@ static void soft_means_equal_the_weighted_means_and_zero_weight_keeps_the_protot
     }
   assert_int_equal(bo_kmeans_means(PETSC_COMM_SELF, &rows, d, x, k, NULL, y, m, weight), 0);
   for (int64_t c = 0; c < k; c++) {
-    assert_close(weight[c], wsum[c], 1e-12 * fmax(1.0, wsum[c]));
+    ASSERT_CLOSE(weight[c], wsum[c], 1e-12 * fmax(1.0, wsum[c]));
     for (int64_t j = 0; j < d; j++) {
       if (c == 2) assert_true(m[c * d + j] == 777.25f);
-      else assert_close(m[c * d + j], sum[c * d + j] / wsum[c], 1e-6 * fmax(1.0, fabs(sum[c * d + j] / wsum[c])));
+      else ASSERT_CLOSE(m[c * d + j], sum[c * d + j] / wsum[c], 1e-6 * fmax(1.0, fabs(sum[c * d + j] / wsum[c])));
     }
   }
   free(x); free(y);
@@ -264,8 +249,8 @@ static void meanshift_converges_to_the_gaussian_weighted_mode(void **state)
 
   assert_int_equal(bo_kmodes_meanshift(PETSC_COMM_SELF, &rows, 1, xs, 2, lab, sigma, 1000, 1e-7, m, &sweeps), 0);
   assert_true(sweeps > 1 && sweeps < 1000);
-  assert_close(m[0], mode, 1e-4);
-  assert_close(m[1], -40.0, 1e-4);
+  ASSERT_CLOSE(m[0], mode, 1e-4);
+  ASSERT_CLOSE(m[1], -40.0, 1e-4);
 }
 
 /* ---------------------------------------------------------------- seeding */

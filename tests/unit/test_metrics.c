@@ -19,9 +19,7 @@
 
 #include "boundopt/error.h"
 #include "boundopt/metrics.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call) assert_int_equal((call), 0)
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -118,11 +116,6 @@ static void assert_one_line_error(const char *msg)
   assert_contains(msg, ": ");
   assert_contains(msg, "; expected ");
   if (strchr(msg, '\n')) fail_msg("message \"%s\" spans lines", msg);
-}
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s = %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
 }
 
 static void nmi_of(int64_t k, int64_t l, const int64_t *counts, double *a, double *g) { OK(bo_metrics_nmi(k, l, counts, a, g)); }

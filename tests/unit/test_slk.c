@@ -21,19 +21,9 @@
 #include "boundopt/knn.h"
 #include "boundopt/rng.h"
 #include "boundopt/stats.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-
-void openblas_set_num_threads(int); /* OpenBLAS's own API */
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
-
-static bo_rows all_rows(int64_t n)
-{
-  bo_rows rows;
-  bo_rows_partition(n, 0, 1, &rows);
-  return rows;
-}
 
 static float *normal_matrix(int64_t n, int64_t d, uint64_t seed)
 {
@@ -90,11 +80,6 @@ static double sqdist_double(const float *u, const float *v, int64_t d)
     s += t * t;
   }
   return s;
-}
-
-static void assert_close(double got, double want, double tol)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("got %.17g, expected %.17g (|diff| %.3g > %.3g)", got, want, fabs(got - want), tol);
 }
 
 /* Every class's rows share one label, and different classes have different labels. */
@@ -195,10 +180,10 @@ static void kmeans_energy_never_increases_across_outer_iterations(void **state)
   for (int64_t i = 0; i < n; i++) {
     double lo = INFINITY;
     for (int64_t c = 0; c < k; c++) lo = fmin(lo, sqdist_double(x + i * d, st.prototypes + c * d, d));
-    assert_close(sqdist_double(x + i * d, st.prototypes + (int64_t)st.labels[i] * d, d), lo, 1e-4 * (lo + 1e-3));
+    ASSERT_CLOSE(sqdist_double(x + i * d, st.prototypes + (int64_t)st.labels[i] * d, d), lo, 1e-4 * (lo + 1e-3));
     e += lo;
   }
-  assert_close(st.energy[st.iteration - 1], e, 1e-5 * e);
+  ASSERT_CLOSE(st.energy[st.iteration - 1], e, 1e-5 * e);
   assert_int_equal(bo_cluster_state_destroy(&st), 0);
   free(x);
 }
@@ -533,7 +518,7 @@ static void sigma_edge_sum_equals_the_dense_double_loop(void **state)
     for (int64_t q = 0; q < n; q++)
       if (w[p * n + q] != 0) dense += w[p * n + q] * sqdist_double(x + p * d, x + q * d, d);
   assert_true(dense > 0);
-  assert_close(total, dense, 1e-12 * dense);
+  ASSERT_CLOSE(total, dense, 1e-12 * dense);
   /* sigma^2 = sum / (5 N) (reference denominator) is then a typical squared kNN distance */
   double sigma = sqrt(total / (5.0 * (double)n));
   assert_true(isfinite(sigma) && sigma > 0);

@@ -14,8 +14,7 @@
 #include "boundopt/pca.h"
 #include "boundopt/rng.h"
 #include "boundopt/stats.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -31,23 +30,11 @@ static float *random_matrix(int64_t n, int64_t d, double scale, double offset)
   return x;
 }
 
-static bo_rows all_rows(int64_t n)
-{
-  bo_rows rows;
-  bo_rows_partition(n, 0, 1, &rows);
-  return rows;
-}
-
 static double naive_norm(const float *row, int64_t d)
 {
   double s = 0;
   for (int64_t j = 0; j < d; j++) s += (double)row[j] * row[j];
   return sqrt(s);
-}
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
 }
 
 /* The Hadamard axes of R^4 scaled to unit length: entries +-1/2, exact in float. */
