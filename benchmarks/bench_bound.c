@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_support.h"
+
 #define MAX_REPS 101
 
 void openblas_set_num_threads(int); /* OpenBLAS's own API */
@@ -62,29 +64,6 @@ typedef struct {
   double       *A, *y0, *y, *ghosts, *b, *b_ref, *b_sh, energy;
   int           its_done;
 } ctx_t;
-
-static int cmp_double(const void *x, const void *y)
-{
-  double u = *(const double *)x, v = *(const double *)y;
-  return u < v ? -1 : u > v;
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double loadavg(void)
-{
-  double l = -1;
-  FILE  *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf", &l) != 1) l = -1;
-    fclose(f);
-  }
-  return l;
-}
 
 /* The W*Y loop as it was before the branch-free, prefetching kernel (the in-run peer). */
 static void spmm_reference(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b)

@@ -49,6 +49,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_support.h"
+
 #define MAX_REPS 101
 
 typedef struct {
@@ -58,29 +60,6 @@ typedef struct {
   double      lambda;
   PetscMPIInt rank, size;
 } args_t;
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double loadavg(void)
-{
-  double l = -1;
-  FILE  *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf", &l) != 1) l = -1;
-    fclose(f);
-  }
-  return l;
-}
 
 /* ---------------------------------------------------------------- timed operations */
 

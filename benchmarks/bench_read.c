@@ -40,6 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_support.h"
+
 #define MAX_REPS    64
 #define FREAD_BLOCK ((size_t)4 << 20)
 
@@ -57,18 +59,6 @@ typedef struct {
 typedef struct {
   double seconds, faults;
 } timing;
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double minor_faults(void)
 {

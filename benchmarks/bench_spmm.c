@@ -20,19 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_support.h"
+
 #define REPS 9
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double yval(int64_t i, int64_t c)
 {
@@ -188,9 +178,7 @@ int main(int argc, char **argv)
   PetscCall(hash_rows(comm, n, local, k, bp, &hp));
   PetscCall(hash_rows(comm, n, local, k, bs, &hs));
   if (!rank) {
-    double sb = median(tb, REPS), sp = median(tp, REPS), ss = median(ts, REPS), la = -1;
-    FILE  *f = fopen("/proc/loadavg", "r");
-    if (f) { if (fscanf(f, "%lf", &la) != 1) la = -1; fclose(f); }
+    double sb = median(tb, REPS), sp = median(tp, REPS), ss = median(ts, REPS), la = loadavg();
     printf("{\"bench\":\"spmm\",\"ranks\":%d,\"n\":%lld,\"nnz\":%lld,\"k\":%lld,\"boundopt_seconds\":%.6g,\"boundopt_shared_seconds\":%.6g,"
            "\"petsc_seconds\":%.6g,\"ratio\":%.4g,\"shared_ratio\":%.4g,\"boundopt_hash\":\"%016llx\",\"boundopt_shared_hash\":\"%016llx\",\"petsc_hash\":\"%016llx\",\"load\":%.2f}\n",
            (int)size, (long long)n, (long long)nnz, (long long)k, sb, ss, sp, sp > 0 ? sb / sp : 0.0, sp > 0 ? ss / sp : 0.0,
