@@ -12,8 +12,15 @@
 #         streaming and sgemm, K-means iterations against scikit-learn and FAISS, task knn against
 #         FAISS, full cluster jobs (kmeans, slk-ms, slk-means) with NMI/ACC, scaling 1 -> 2 ranks
 #   fewshot  benchmarks/fewshot.sh (tasks/s per method, D 64/640) and fewshot_quality.sh (accuracy of
-#         every method); ONLY=fewshot_torch: TIM against PyTorch on replayed tasks (long)
-# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca, cluster, fewshot),
+#         every method)
+# Those four run by default (make bench).  Only on request (ONLY=name), because they are long:
+#   losses             benchmarks/losses/run.sh: the four loss-engine drivers' claims with CIs and
+#                      the training throughput at 1 and 2 ranks (~70 min)
+#   losses_throughput  benchmarks/losses/throughput.sh alone: train-seg pixels/s per iteration at
+#                      1 and 2 ranks (~1 min)
+#   image              benchmarks/image/run.sh (~45 min)
+#   fewshot_torch      TIM against PyTorch on replayed tasks (long)
+# Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca, cluster, fewshot, or one above),
 # BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~3 min; see cluster.sh for its
 # other knobs), BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
 # Machine facts (nproc, CPU, load, versions) go to benchmarks/out/machine.txt and stderr.
@@ -89,6 +96,9 @@ if [ -z "$ONLY" ] || [ "$ONLY" = fewshot ]; then
 fi
 if [ "$ONLY" = losses ]; then # about 70 minutes (four drivers' comparisons and their throughput): only on request
   BIN="$BIN" bash benchmarks/losses/run.sh >>"$tmp" || die "benchmarks/losses/run.sh failed; expected JSON lines"
+fi
+if [ "$ONLY" = losses_throughput ]; then # about a minute: train-seg pixels/s per iteration at 1 and 2 ranks
+  BIN="$BIN" bash benchmarks/losses/throughput.sh >>"$tmp" || die "benchmarks/losses/throughput.sh failed; expected JSON lines"
 fi
 if [ "$ONLY" = image ]; then # about 45 minutes (exact-AM limits, deblurring tuning): only on request
   BIN="$BIN" bash benchmarks/image/run.sh >>"$tmp" || die "benchmarks/image/run.sh failed; expected JSON lines"

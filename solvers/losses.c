@@ -412,6 +412,39 @@ PetscErrorCode bo_loss_entropy(const bo_loss_batch *b, const double *class_w, do
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad)
+{
+  const int64_t n = b ? b->n : 0, k = b ? b->k : 0;
+  double       *qs, *qt, *a, tot[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(check_batch("kd", b, 2));
+  PetscCall(check_finite("kd", "teacher", n, k, teacher));
+  CHECK(isfinite(T) && T > 0, "losses: kd: T = %g; expected a finite temperature T > 0", T);
+  CHECK(isfinite(weight), "losses: kd: weight = %g; expected a finite weight", weight);
+  PetscCall(PetscMalloc3((size_t)(n * k) + 1, &qs, (size_t)(n * k) + 1, &qt, (size_t)(2 * n) + 1, &a));
+  bo_softmax_rows(n, k, b->logits, 1.0 / T, qs);
+  bo_softmax_rows(n, k, teacher, 1.0 / T, qt);
+  for (int64_t i = 0; i < n; i++) {
+    const double *zs = b->logits + i * k, *zt = teacher + i * k;
+    double        kl = 0, ms = zs[0], mt = zt[0], ls = 0, lt = 0;
+    /* log q from the max-shifted logits: exact where q underflows */
+    for (int64_t c = 1; c < k; c++) ms = PetscMax(ms, zs[c]), mt = PetscMax(mt, zt[c]);
+    for (int64_t c = 0; c < k; c++) ls += exp((zs[c] - ms) / T), lt += exp((zt[c] - mt) / T);
+    for (int64_t c = 0; c < k; c++)
+      if (qt[i * k + c] > 0) kl += qt[i * k + c] * (((zt[c] - mt) / T - log(lt)) - ((zs[c] - ms) / T - log(ls)));
+    a[2 * i]     = mask_of(b, i) * kl;
+    a[2 * i + 1] = mask_of(b, i);
+  }
+  PetscCall(group_sums(b->comm, n, 2, a, NULL, 1, tot));
+  if (value) *value = tot[1] > 0 ? tot[0] / tot[1] : 0.0;
+  if (grad && tot[1] > 0 && weight != 0)
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < k; c++) grad[i * k + c] += weight * mask_of(b, i) * (qs[i * k + c] - qt[i * k + c]) / (T * tot[1]);
+  PetscCall(PetscFree3(qs, qt, a));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_loss_dice(const bo_loss_batch *b, const uint8_t *labels, const double *class_w, bo_dice_form form, double weight, double *value, double *grad)
 {
   const int64_t n = b ? b->n : 0, k = b ? b->k : 0, G = b ? b->ngroups : 0, K3 = 3 * k;

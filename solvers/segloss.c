@@ -1,7 +1,6 @@
 /* segloss.c - SegLossBias compound losses and per-image segmentation metrics (segloss.h). */
 #include "boundopt/segloss.h"
 #include "boundopt/error.h"
-#include "boundopt/reduce.h"
 #include <math.h>
 #include <string.h>
 
@@ -60,51 +59,6 @@ PetscErrorCode bo_sfda_loss(const bo_sfda_opts *o, const bo_loss_batch *b, const
   if (o->l_prior > 0) PetscCall(bo_loss_kl_prop(b, &prop, prior, o->dir, 1e-10, o->l_prior, &t1, grad));
   if (terms) { terms[0] = t0; terms[1] = t1; }
   if (value) *value = o->l_se * t0 + o->l_prior * t1;
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad)
-{
-  const int64_t n = b->n, k = b->k;
-  double       *qs, *qt, *add, tot[2], mx = 0, gmx;
-  int64_t       nl = n, nt;
-  bo_exactsum   sum;
-
-  PetscFunctionBeginUser;
-  PetscCheck(n >= 0 && k >= 2 && (n == 0 || (b->logits && teacher)), PETSC_COMM_SELF, BO_ERR_INPUT, "segloss: kd on %lld x %lld logits; expected k >= 2 and student and teacher logits", (long long)n, (long long)k);
-  PetscCheck(T > 0 && isfinite(T) && isfinite(weight), PETSC_COMM_SELF, BO_ERR_INPUT, "segloss: kd temperature %g, weight %g; expected T > 0 and a finite weight", T, weight);
-  PetscCall(PetscMalloc3(PetscMax(1, n * k), &qs, PetscMax(1, n * k), &qt, PetscMax(1, 2 * n), &add));
-  for (int64_t i = 0; i < n * k; i++) PetscCheck(isfinite(b->logits[i]) && isfinite(teacher[i]), PETSC_COMM_SELF, BO_ERR_INPUT, "segloss: kd logit %lld is not finite; expected finite logits", (long long)i);
-  bo_softmax_rows(n, k, b->logits, 1.0 / T, qs);
-  bo_softmax_rows(n, k, teacher, 1.0 / T, qt);
-  for (int64_t i = 0; i < n; i++) {
-    const double m = b->mask ? b->mask[i] : 1.0;
-    double       kl = 0;
-    PetscCheck(m >= 0 && isfinite(m), PETSC_COMM_SELF, BO_ERR_INPUT, "segloss: kd mask[%lld] = %g; expected weights >= 0", (long long)i, m);
-    /* log q from the max-shifted logits: exact where q underflows */
-    double ms = b->logits[i * k], mt = teacher[i * k], ls = 0, lt = 0;
-    for (int64_t c = 1; c < k; c++) { ms = PetscMax(ms, b->logits[i * k + c]); mt = PetscMax(mt, teacher[i * k + c]); }
-    for (int64_t c = 0; c < k; c++) { ls += exp((b->logits[i * k + c] - ms) / T); lt += exp((teacher[i * k + c] - mt) / T); }
-    for (int64_t c = 0; c < k; c++) {
-      const double lqs = (b->logits[i * k + c] - ms) / T - log(ls), lqt = (teacher[i * k + c] - mt) / T - log(lt);
-      if (qt[i * k + c] > 0) kl += qt[i * k + c] * (lqt - lqs);
-    }
-    add[2 * i] = m * kl; add[2 * i + 1] = m;
-    mx = PetscMax(mx, PetscMax(fabs(add[2 * i]), m));
-  }
-  PetscCallMPI(MPI_Allreduce(&mx, &gmx, 1, MPI_DOUBLE, MPI_MAX, b->comm));
-  PetscCallMPI(MPI_Allreduce(&nl, &nt, 1, MPI_INT64_T, MPI_SUM, b->comm));
-  PetscCall(bo_exactsum_create(2, PetscMax(gmx, 1e-300) * (double)PetscMax(nt, 1), &sum));
-  for (int64_t i = 0; i < n; i++) PetscCall(bo_exactsum_add(sum, add + 2 * i));
-  PetscCall(bo_exactsum_allreduce(b->comm, sum, tot));
-  PetscCall(bo_exactsum_destroy(&sum));
-  if (value) *value = tot[1] > 0 ? tot[0] / tot[1] : 0;
-  if (grad && tot[1] > 0)
-    for (int64_t i = 0; i < n; i++) {
-      const double m = b->mask ? b->mask[i] : 1.0;
-      for (int64_t c = 0; c < k; c++) grad[i * k + c] += weight * m * (qs[i * k + c] - qt[i * k + c]) / (T * tot[1]);
-    }
-  PetscCall(PetscFree3(qs, qt, add));
   PetscFunctionReturn(0);
 }
 

@@ -49,13 +49,4 @@ EOF
 done
 
 # throughput of one CE training iteration (data-parallel, exact sums), 1 vs 2 ranks, same run
-base=""
-for p in 1 2; do
-  best=0
-  for rep in 1 2 3; do
-    pps=$(mpirun -q -n "$p" "$BIN/boundopt" -task train-seg -input "$out/fg18-train.h5" -seg_loss ce -seg_iterations 20 -output "$out/tp.h5" | sed -n 's/.* \([0-9.e+]*\) pixels\/s per iteration/\1/p')
-    best=$(/usr/bin/python3 -c "print(max($best, $pps))")
-  done
-  [ -z "$base" ] && base=$best
-  printf '{"bench":"train_seg_throughput","loss":"ce","ranks":%d,"pixels":%d,"pixels_per_s":%.4g,"ratio_vs_1_rank":%.3f}\n' "$p" $((TRAIN * 9216)) "$best" "$(/usr/bin/python3 -c "print($best / $base)")"
-done
+BIN="$BIN" FMNIST="$FMNIST" bash benchmarks/losses/throughput.sh "$out/fg18-train.h5"

@@ -122,6 +122,16 @@ PetscErrorCode bo_loss_kl_prop(const bo_loss_batch *b, const bo_prop_opts *prop,
  * so weight alpha gives the spec's alpha mean_{b,k} |.|.  target: ngroups x k. */
 PetscErrorCode bo_loss_l1_prop(const bo_loss_batch *b, const bo_prop_opts *prop, const double *target, double weight, double *value, double *grad);
 
+/* Knowledge distillation, teacher -> student, pixel mean (spec 6, the paper form of mixed
+ * supervision; project default: teacher detached):
+ *   L = (1/N) sum_i m_i KL(q_T,i || q_S,i),  q = softmax(z / T),  N = sum_i m_i
+ *   dL/dz_S,i = m_i (q_S,i - q_T,i) / (T N)      (no gradient to the teacher)
+ * b->logits are the student's, teacher: n x k (finite).  log q from the max-shifted logits (exact
+ * where q underflows); a class with q_T = 0 contributes 0.  The caller's weight carries alpha T^2
+ * (reference: w_KL alpha T^2 = 40 over (pixel, class) elements, i.e. 40 / k per pixel).  k >= 2,
+ * T > 0.  N = 0: L = 0, no gradient. */
+PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad);
+
 typedef enum { BO_DICE_LINEAR, BO_DICE_LOG } bo_dice_form;
 
 /* Soft Dice per group (spec 0 "soft Dice", 3 Dice baseline; ngroups 1 = batch Dice):

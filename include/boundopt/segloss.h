@@ -55,14 +55,7 @@ typedef struct {
 void bo_sfda_defaults(bo_sfda_opts *o);
 PetscErrorCode bo_sfda_loss(const bo_sfda_opts *o, const bo_loss_batch *b, const double *class_w, const double *prior, double *value, double *terms, double *grad);
 
-/* Knowledge distillation, teacher -> student, the paper form of mixed supervision (spec section 6,
- * project default: teacher detached):
- *   L = (1/N) sum_i m_i KL(q_T,i || q_S,i),  q = softmax(z / T),  N = sum_i m_i
- *   dL/dz_S,i = m_i (q_S,i - q_T,i) / (T N)      (no gradient to the teacher)
- * b->logits are the student's, teacher: n x k.  The caller's weight carries alpha T^2 (reference:
- * w_KL alpha T^2 = 40 over (pixel, class) elements, i.e. 40 / k per pixel).  Collective on b->comm
- * (every row one exact-sum addend: rank-count independent).  N = 0: L = 0, no gradient. */
-PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad);
+/* Knowledge distillation (mixed supervision, spec section 6): bo_loss_kd in losses.h. */
 
 /* Weak labels of one h x w binary image (mixed supervision's "a few foreground pixels"): the
  * foreground pixels within `radius` of the foreground pixel nearest the foreground centroid

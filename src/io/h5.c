@@ -165,9 +165,11 @@ PetscErrorCode bo_h5_dataset_info(hid_t file, const char *path, const char *name
   hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
   PetscCheck(d >= 0, PETSC_COMM_SELF, BO_ERR_INPUT, "%s: cannot open dataset %s; expected it in the file", path ? path : file_name(file, fname, sizeof fname), name);
   hid_t s = H5Dget_space(d), t = H5Dget_type(d);
+  hsize_t dims[H5S_MAX_RANK] = {0};
   info->rank = H5Sget_simple_extent_ndims(s);
-  if (info->rank > 4) info->rank = 4;
-  H5Sget_simple_extent_dims(s, info->dims, NULL);
+  if (info->rank > 0) H5Sget_simple_extent_dims(s, dims, NULL);
+  if (info->rank > BO_H5_MAX_RANK) info->rank = BO_H5_MAX_RANK;
+  for (int i = 0; i < BO_H5_MAX_RANK; i++) info->dims[i] = i < info->rank ? dims[i] : 0;
   info->cls  = H5Tget_class(t);
   info->size = H5Tget_size(t);
   H5Tclose(t);
@@ -193,6 +195,22 @@ typedef herr_t (*io_fn)(hid_t, hid_t, hid_t, hid_t, hid_t, void *);
 
 static herr_t write_adapter(hid_t d, hid_t mt, hid_t ms, hid_t fs, hid_t x, void *buf) { return H5Dwrite(d, mt, ms, fs, x, buf); }
 
+/* A row of a dataset: the product of its dimensions after the first (1 for a vector); *rank = 0
+ * for a scalar or a rank beyond BO_H5_MAX_RANK. */
+static int64_t row_elements(hid_t space, int *rank, hsize_t *dims)
+{
+  int64_t row = 1;
+  *rank = H5Sget_simple_extent_ndims(space);
+  if (*rank < 1 || *rank > BO_H5_MAX_RANK) {
+    *rank = 0;
+    return 0;
+  }
+  H5Sget_simple_extent_dims(space, dims, NULL);
+  for (int i = 1; i < *rank; i++) row *= (int64_t)dims[i];
+  return row;
+}
+
+/* Rows [lo, hi) of an N-D dataset (rows = the first dimension); ncols = the elements of a row. */
 static PetscErrorCode rows_io(hid_t dset, hid_t memtype, int64_t ncols, int64_t lo, int64_t hi, void *buf, io_fn io, const char *what, const char *name)
 {
   MPI_Comm comm = file_comm(dset);
@@ -200,16 +218,27 @@ static PetscErrorCode rows_io(hid_t dset, hid_t memtype, int64_t ncols, int64_t 
   size_t   row_bytes = H5Tget_size(memtype) * (size_t)ncols;
   hid_t    fspace = H5Dget_space(dset), xfer = H5Pcreate(H5P_DATASET_XFER);
   herr_t   status = 0;
-  int      frank = H5Sget_simple_extent_ndims(fspace);
+  hsize_t  dims[BO_H5_MAX_RANK];
+  int      frank;
+  int64_t  row = row_elements(fspace, &frank, dims);
   char     fname[PETSC_MAX_PATH_LEN];
 
   PetscFunctionBeginUser;
+  file_name(dset, fname, sizeof fname);
+  if (frank == 0 || row != ncols) { /* every rank sees the same file and raises it: no collective is left waiting */
+    H5Pclose(xfer);
+    H5Sclose(fspace);
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+    SETERRQ(PETSC_COMM_SELF, BO_ERR_INPUT, "%s: %s has rows of %lld values; expected rows of %lld values (rows = the first dimension)", fname, name, (long long)row, (long long)ncols);
+  }
   if (comm != MPI_COMM_NULL) H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
   PetscCall(slab_count(comm, rows, (int64_t)row_bytes, &nslabs, &per));
   for (int64_t s = 0; s < nslabs; s++) {
     int64_t a = lo + s * per, b = PetscMin(hi, a + per);
-    hsize_t start[2] = {(hsize_t)PetscMin(a, hi), 0}, count[2] = {(hsize_t)(b > a ? b - a : 0), (hsize_t)ncols};
-    hid_t   mspace   = H5Screate_simple(frank, count, NULL); /* the file's shape: HDF5 then copies whole rows */
+    hsize_t start[BO_H5_MAX_RANK] = {(hsize_t)PetscMin(a, hi)}, count[BO_H5_MAX_RANK];
+    count[0] = (hsize_t)(b > a ? b - a : 0);
+    for (int i = 1; i < frank; i++) count[i] = dims[i];
+    hid_t mspace = H5Screate_simple(frank, count, NULL); /* the file's shape: HDF5 then copies whole rows */
     if (count[0] > 0) H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
     else {
       H5Sselect_none(fspace);
@@ -220,7 +249,6 @@ static PetscErrorCode rows_io(hid_t dset, hid_t memtype, int64_t ncols, int64_t 
   }
   H5Pclose(xfer);
   H5Sclose(fspace);
-  file_name(dset, fname, sizeof fname);
   if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
   PetscCheck(status >= 0, PETSC_COMM_SELF, what[0] == 'r' ? PETSC_ERR_FILE_UNEXPECTED : BO_ERR_RUNTIME, "%s: %s of %s failed (rows %lld..%lld); expected a %s", fname, what, name, (long long)lo, (long long)hi, what[0] == 'r' ? "complete, readable file" : "writable file with free space");
   PetscFunctionReturn(0);
@@ -239,18 +267,29 @@ PetscErrorCode bo_h5_read_rows(hid_t file, const char *name, hid_t memtype, int6
 
 PetscErrorCode bo_h5_write_rows(hid_t file, const char *name, hid_t memtype, hid_t filetype, int64_t n, int64_t ncols, int64_t lo, int64_t hi, const void *buf)
 {
-  hsize_t dims[2] = {(hsize_t)n, (hsize_t)ncols}, chunk[2];
-  int     rank    = ncols == 1 ? 1 : 2;
+  const hsize_t dims[2] = {(hsize_t)n, (hsize_t)ncols};
 
   PetscFunctionBeginUser;
+  PetscCall(bo_h5_write_rows_nd(file, name, memtype, filetype, ncols == 1 ? 1 : 2, dims, lo, hi, buf));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_h5_write_rows_nd(hid_t file, const char *name, hid_t memtype, hid_t filetype, int rank, const hsize_t *dims, int64_t lo, int64_t hi, const void *buf)
+{
+  hsize_t chunk[BO_H5_MAX_RANK];
+  int64_t ncols = 1;
+
+  PetscFunctionBeginUser;
+  PetscCheck(rank >= 1 && rank <= BO_H5_MAX_RANK, PETSC_COMM_SELF, BO_ERR_RUNTIME, "%s: a row dataset of rank %d; expected rank 1..%d", name, rank, BO_H5_MAX_RANK);
+  for (int i = 1; i < rank; i++) ncols *= (int64_t)dims[i];
   PetscCall(bo_h5_make_parents(file, name));
   /* Chunks of whole tiles of rows (BO_TILE_ROWS times m, about 1 MiB), so a chunk boundary is a
-   * tile boundary, where rank boundaries fall too. */
-  size_t  row_bytes = H5Tget_size(filetype) * (size_t)ncols;
-  int64_t tiles     = PetscMax(1, (int64_t)(((size_t)1 << 20) / PetscMax((size_t)1, row_bytes * BO_TILE_ROWS)));
-  int64_t rows      = PetscMax(1, PetscMin(PetscMax(n, 1), tiles * BO_TILE_ROWS));
-  chunk[0] = (hsize_t)rows;
-  chunk[1] = (hsize_t)ncols;
+   * tile boundary, where rank boundaries fall too; a chunk spans whole rows in every dimension. */
+  const int64_t n         = (int64_t)dims[0];
+  size_t        row_bytes = H5Tget_size(filetype) * (size_t)ncols;
+  int64_t       tiles     = PetscMax(1, (int64_t)(((size_t)1 << 20) / PetscMax((size_t)1, row_bytes * BO_TILE_ROWS)));
+  chunk[0] = (hsize_t)PetscMax(1, PetscMin(PetscMax(n, 1), tiles * BO_TILE_ROWS));
+  for (int i = 1; i < rank; i++) chunk[i] = dims[i];
   hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (n > 0 && ncols > 0) H5Pset_chunk(dcpl, rank, chunk);
   hid_t d = H5Dcreate2(file, name, filetype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);

@@ -1,45 +1,111 @@
-/* seg_data.c - scenes with feature fields for the segmentation drivers, and their evaluation (seg_data.h). */
+/* seg_data.c - scenes files (task scenes) as the segmentation drivers read them, and the evaluation
+ * of a pixel head on them (seg_data.h). */
 #include "boundopt/seg_data.h"
+#include "boundopt/checkpoint.h"
 #include "boundopt/error.h"
 #include "boundopt/h5.h"
 #include "boundopt/reduce.h"
 #include "boundopt/segloss.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *const bo_seg_metric_names[BO_SEG_NMETRICS] = {"dice_fg", "dice_bg", "iou_fg", "prop_true", "prop_soft", "prop_hard", "prop_err_soft", "prop_err_hard", "ce", "kl", "ce_minus_kl"};
 
+/* As the identity of dataset.h: the resolved path, size and mtime, and the geometry. */
+static uint64_t scene_file_identity(const char *path, const bo_scene_file *sf)
+{
+  struct stat   st;
+  char          real[PETSC_MAX_PATH_LEN];
+  uint64_t      h       = BO_HASH_SEED;
+  const int64_t shape[4] = {sf->S, sf->h, sf->w, sf->F};
+  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+  h = bo_hash_bytes(h, real, strlen(real));
+  if (!stat(path, &st)) {
+    int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+    h = bo_hash_bytes(h, facts, sizeof facts);
+  }
+  return bo_hash_bytes(h, shape, sizeof shape);
+}
+
+PetscErrorCode bo_scene_file_probe(MPI_Comm comm, hid_t f, const char *path, PetscBool need_features, bo_scene_file *sf)
+{
+  bo_h5_info mi, ii, fi;
+  PetscBool  has_masks, has_images, has_feat, fh = PETSC_FALSE, fw = PETSC_FALSE, fc = PETSC_FALSE;
+  int64_t    h = 0, w = 0, F = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_h5_exists(f, "/masks", &has_masks));
+  PetscCall(bo_h5_exists(f, "/images", &has_images));
+  PetscCall(bo_h5_exists(f, "/features", &has_feat));
+  PetscCheck(has_masks, comm, BO_ERR_INPUT, "%s: no /masks; expected a scenes file (task scenes)", path);
+  PetscCheck(has_feat || !need_features, comm, BO_ERR_INPUT, "%s: no /features; expected a scenes file written with features: true (task scenes)", path);
+  PetscCall(bo_h5_dataset_info(f, path, "/masks", &mi));
+  PetscCheck(mi.cls == H5T_INTEGER && mi.size == 1, comm, BO_ERR_INPUT, "%s: /masks is not uint8; expected uint8 masks (task scenes)", path);
+  sf->legacy = mi.rank == 2 ? PETSC_TRUE : PETSC_FALSE;
+  if (sf->legacy) { /* S x (H W): the shape is in the attributes of /images (or /features) */
+    const char *holder = has_images ? "/images" : "/features";
+    if (has_images || has_feat) {
+      PetscCall(bo_h5_attr_read_int64(f, holder, "height", &h, &fh));
+      PetscCall(bo_h5_attr_read_int64(f, holder, "width", &w, &fw));
+    }
+    PetscCheck(fh && fw && h >= 1 && w >= 1 && (int64_t)mi.dims[1] == h * w, comm, BO_ERR_INPUT, "%s: /masks is S x %lld without a matching height x width; expected S x H x W masks (task scenes)", path, (long long)mi.dims[1]);
+  } else {
+    PetscCheck(mi.rank == 3 && mi.dims[1] >= 1 && mi.dims[2] >= 1, comm, BO_ERR_INPUT, "%s: /masks has rank %d; expected S x H x W masks (task scenes)", path, mi.rank);
+    h = (int64_t)mi.dims[1];
+    w = (int64_t)mi.dims[2];
+  }
+  sf->S = (int64_t)mi.dims[0];
+  sf->h = h;
+  sf->w = w;
+  sf->F = 0;
+  if (has_images) {
+    PetscCall(bo_h5_dataset_info(f, path, "/images", &ii));
+    const PetscBool ok = sf->legacy ? ii.rank == 2 && (int64_t)ii.dims[1] == h * w : ii.rank == 3 && (int64_t)ii.dims[1] == h && (int64_t)ii.dims[2] == w;
+    PetscCheck(ok && ii.dims[0] == mi.dims[0], comm, BO_ERR_INPUT, "%s: /images does not match /masks (%lld x %lld x %lld); expected S x H x W images (task scenes)", path, (long long)sf->S, (long long)h, (long long)w);
+  }
+  if (has_feat) {
+    PetscCall(bo_h5_dataset_info(f, path, "/features", &fi));
+    if (sf->legacy) {
+      PetscCall(bo_h5_attr_read_int64(f, "/features", "channels", &F, &fc));
+      PetscCheck(fc && F >= 1 && fi.rank == 2 && (int64_t)fi.dims[1] == h * w * F, comm, BO_ERR_INPUT, "%s: /features is not S x (H W F) with attribute channels; expected a scenes file (task scenes)", path);
+    } else {
+      F = fi.rank == 4 ? (int64_t)fi.dims[3] : 0;
+      PetscCheck(fi.rank == 4 && (int64_t)fi.dims[1] == h && (int64_t)fi.dims[2] == w && F >= 1, comm, BO_ERR_INPUT, "%s: /features does not match /masks (%lld x %lld x %lld); expected S x H x W x F feature fields (task scenes)", path, (long long)sf->S, (long long)h, (long long)w);
+    }
+    PetscCheck(fi.cls == H5T_FLOAT && fi.dims[0] == mi.dims[0], comm, BO_ERR_INPUT, "%s: /features holds %lld scenes of %s; expected float feature fields of the %lld scenes of /masks", path, (long long)fi.dims[0], fi.cls == H5T_FLOAT ? "floats" : "non-floats", (long long)sf->S);
+    sf->F = F;
+  }
+  sf->identity = scene_file_identity(path, sf);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, int64_t F_expected, bo_scene_shard *sh)
 {
-  hid_t       f;
-  bo_h5_info  fi, mi;
-  int64_t     h = 0, w = 0, F = 0, nl, bad = -1;
-  PetscBool   fh, fw, fc, has_feat;
-  PetscMPIInt first;
-  float      *buf;
+  hid_t         f;
+  bo_scene_file sf;
+  int64_t       F, nl, bad = -1;
+  PetscMPIInt   first;
+  float        *buf;
 
   PetscFunctionBeginUser;
   PetscCall(bo_h5_open_read(job->comm, path, &f));
-  PetscCall(bo_h5_exists(f, "/features", &has_feat));
-  if (!has_feat) PetscCall(bo_h5_close(&f));
-  PetscCheck(has_feat, job->comm, BO_ERR_INPUT, "%s: no /features; expected a scenes file written with features: true (task scenes)", path);
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "height", &h, &fh));
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "width", &w, &fw));
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "channels", &F, &fc));
-  PetscCall(bo_h5_dataset_info(f, path, "/features", &fi));
-  PetscCall(bo_h5_dataset_info(f, path, "/masks", &mi));
-  PetscCheck(fh && fw && fc && h >= 1 && w >= 1 && F >= 1 && fi.rank == 2 && fi.cls == H5T_FLOAT && (int64_t)fi.dims[1] == h * w * F, job->comm, BO_ERR_INPUT, "%s: /features is not S x (H W F) with attributes height, width, channels; expected a scenes file (task scenes)", path);
-  PetscCheck(mi.rank == 2 && mi.dims[0] == fi.dims[0] && (int64_t)mi.dims[1] == h * w && mi.cls == H5T_INTEGER && mi.size == 1, job->comm, BO_ERR_INPUT, "%s: /masks does not match /features; expected S x (H W) uint8 masks", path);
+  PetscCall(bo_scene_file_probe(job->comm, f, path, PETSC_TRUE, &sf));
+  F = sf.F;
   PetscCheck(F_expected <= 0 || F == F_expected, job->comm, BO_ERR_INPUT, "%s: %lld feature channels; expected %lld like the training scenes", path, (long long)F, (long long)F_expected);
-  PetscCheck(want <= (int64_t)fi.dims[0], job->comm, BO_ERR_INPUT, "%s: %lld scenes; expected at least the %lld asked for", path, (long long)fi.dims[0], (long long)want);
-  sh->count = want ? want : (int64_t)fi.dims[0];
+  PetscCheck(want <= sf.S, job->comm, BO_ERR_INPUT, "%s: %lld scenes; expected at least the %lld asked for", path, (long long)sf.S, (long long)want);
+  sh->count = want ? want : sf.S;
   sh->lo    = sh->count * job->rank / job->size;
   sh->hi    = sh->count * (job->rank + 1) / job->size;
-  sh->npix  = h * w;
+  sh->h     = sf.h;
+  sh->w     = sf.w;
+  sh->npix  = sf.h * sf.w;
   sh->F     = F;
   nl        = sh->hi - sh->lo;
   PetscCall(PetscMalloc2(PetscMax(1, nl * sh->npix * F), &sh->x, PetscMax(1, nl * sh->npix), &sh->y));
   PetscCall(PetscMalloc1(PetscMax(1, nl * sh->npix * F), &buf));
+  /* a row of /features is a scene's H x W x F (legacy: H W F) values, of /masks its H x W */
   PetscCall(bo_h5_read_rows(f, "/features", H5T_NATIVE_FLOAT, sh->npix * F, sh->lo, sh->hi, buf));
   PetscCall(bo_h5_read_rows(f, "/masks", H5T_NATIVE_UINT8, sh->npix, sh->lo, sh->hi, sh->y));
   PetscCall(bo_h5_close(&f));

@@ -23,15 +23,30 @@
  *       not for init); attributes miou (per class, I and U summed over its tasks, then IoU; the
  *       mean over the classes drawn: the spec's protocol), fb_iou (mean of the summed foreground
  *       and background IoU), mean_task_iou_fg and ci95 (over tasks).
+ *
+ * Checkpoints (as task fewshot): with checkpoint: {file: F}, a signal (SIGUSR1/SIGTERM) makes the
+ * ranks agree at a task boundary, write which tasks are done and their results, and exit 3; the
+ * rerun, at any rank count, skips the done tasks and writes the same results as an uninterrupted
+ * run.  `checkpoint: {every: n}` also writes every n tasks per rank.  The file is the fewshot
+ * task's (fewshot_io.h): /rows/done, and a task's results packed into its /rows/accuracy row of
+ * doubles (nruns = the row width; class, scene ids and pixel counts are integers < 2^53, exact):
+ *   [class, query, query_fg, support (shots), then per method: I_fg, U_fg, I_bg, U_bg, task IoU,
+ *    pi, loss (iters)].
  */
+#include "boundopt/checkpoint.h"
 #include "boundopt/error.h"
+#include "boundopt/fewshot_io.h"
 #include "boundopt/h5.h"
 #include "boundopt/repri.h"
 #include "boundopt/results.h"
 #include "boundopt/rng.h"
+#include "boundopt/seg_data.h"
+#include "boundopt/signals.h"
 #include "boundopt/tasks.h"
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FSSEG_RNG_PURPOSE 0xF55Eu
 #define MAX_CLASSES       255
@@ -48,6 +63,7 @@ typedef struct {
 
 typedef struct {
   int64_t  S, npix, F;
+  uint64_t identity;      /* the scenes file in checkpoints */
   uint8_t *present;       /* S x MAX_CLASSES: class c has pixels in scene s (1 + c in /masks), replicated */
   int      keep[1024];    /* feature channels used */
   int      d;
@@ -101,24 +117,16 @@ static PetscErrorCode check_options(bo_job *job, fsseg_params *p)
 /* Shapes, the object labels of every scene and the channels to use. */
 static PetscErrorCode read_index(bo_job *job, const fsseg_params *p, scene_index *ix)
 {
-  hid_t      f;
-  bo_h5_info fi, mi;
-  int64_t    h = 0, w = 0, F = 0, nn = 0;
-  PetscBool  fh, fw, fc, has_feat;
-  char     **names = NULL;
+  hid_t         f;
+  bo_scene_file sf;
+  int64_t       F, nn = 0;
+  char        **names = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(bo_h5_open_read(job->comm, job->input, &f));
-  PetscCall(bo_h5_exists(f, "/features", &has_feat));
-  if (!has_feat) PetscCall(bo_h5_close(&f));
-  PetscCheck(has_feat, job->comm, BO_ERR_INPUT, "%s: no /features; expected a scenes file written with features: true (task scenes)", job->input);
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "height", &h, &fh));
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "width", &w, &fw));
-  PetscCall(bo_h5_attr_read_int64(f, "/features", "channels", &F, &fc));
-  PetscCall(bo_h5_dataset_info(f, job->input, "/features", &fi));
-  PetscCall(bo_h5_dataset_info(f, job->input, "/masks", &mi));
-  PetscCheck(fh && fw && fc && h >= 1 && w >= 1 && F >= 1 && F <= 1024 && fi.rank == 2 && (int64_t)fi.dims[1] == h * w * F && mi.rank == 2 && mi.dims[0] == fi.dims[0] && (int64_t)mi.dims[1] == h * w, job->comm, BO_ERR_INPUT, "%s: /features and /masks do not match; expected a scenes file (task scenes)", job->input);
-  ix->S = (int64_t)fi.dims[0]; ix->npix = h * w; ix->F = F;
+  PetscCall(bo_scene_file_probe(job->comm, f, job->input, PETSC_TRUE, &sf));
+  PetscCheck(sf.F <= 1024, job->comm, BO_ERR_INPUT, "%s: %lld feature channels; expected at most 1024", job->input, (long long)sf.F);
+  ix->S = sf.S; ix->npix = sf.h * sf.w; ix->F = F = sf.F; ix->identity = sf.identity;
   { /* a pasted object can be covered entirely by the next one: presence comes from the masks */
     uint8_t *m;
     PetscCall(PetscMalloc1(ix->S * ix->npix, &m));
@@ -203,53 +211,134 @@ typedef struct {
   double  *iou, *pi, *loss;
 } fsseg_out;
 
-static PetscErrorCode run_tasks(bo_job *job, const fsseg_params *p, const scene_index *ix, const int64_t *count, int64_t *const *pool, fsseg_out *o)
+/* One task's working arrays. */
+typedef struct {
+  double  *x;
+  uint8_t *y, *pred, *mbuf;
+  float   *fbuf;
+} fsseg_work;
+
+/* Width of a task's checkpoint row (the layout is in the header comment). */
+static int64_t row_width(const fsseg_params *p) { return 3 + p->shots + p->nmethods * (6 + PetscMax(1, p->iters)); }
+
+/* Local task t's results <-> its checkpoint row (integers as doubles: exact below 2^53). */
+static void pack_row(const fsseg_params *p, const fsseg_out *o, int64_t t, double *row)
+{
+  const int64_t nl = o->t1 - o->t0, K = p->shots, iters = PetscMax(1, p->iters);
+  double       *r  = row;
+  *r++ = o->cls[t];
+  *r++ = (double)o->query[t];
+  *r++ = o->query_fg[t];
+  for (int64_t k = 0; k < K; k++) *r++ = (double)o->support[t * K + k];
+  for (int q = 0; q < p->nmethods; q++) {
+    for (int j = 0; j < 4; j++) *r++ = (double)o->counts[(q * nl + t) * 4 + j];
+    *r++ = o->iou[q * nl + t];
+    *r++ = o->pi[q * nl + t];
+    for (int64_t i = 0; i < iters; i++) *r++ = o->loss[(q * nl + t) * iters + i];
+  }
+}
+
+static void unpack_row(const fsseg_params *p, const double *row, int64_t t, fsseg_out *o)
+{
+  const int64_t nl = o->t1 - o->t0, K = p->shots, iters = PetscMax(1, p->iters);
+  const double *r  = row;
+  o->cls[t]      = (int32_t)*r++;
+  o->query[t]    = (int64_t)*r++;
+  o->query_fg[t] = *r++;
+  for (int64_t k = 0; k < K; k++) o->support[t * K + k] = (int64_t)*r++;
+  for (int q = 0; q < p->nmethods; q++) {
+    for (int j = 0; j < 4; j++) o->counts[(q * nl + t) * 4 + j] = (int64_t)*r++;
+    o->iou[q * nl + t] = *r++;
+    o->pi[q * nl + t]  = *r++;
+    for (int64_t i = 0; i < iters; i++) o->loss[(q * nl + t) * iters + i] = *r++;
+  }
+}
+
+/* Local task t (global o->t0 + t): its scenes, every method, the query's IoU counts. */
+static PetscErrorCode run_task(bo_job *job, const fsseg_params *p, const scene_index *ix, const int64_t *count, int64_t *const *pool, hid_t f, int64_t t, fsseg_work *w, fsseg_out *o)
 {
   const int64_t nl = o->t1 - o->t0, K = p->shots, n = ix->npix, d = ix->d, iters = PetscMax(1, p->iters);
-  double       *x;
-  uint8_t      *y, *pred, *mbuf;
-  float        *fbuf;
-  int64_t       scenes[65];
-  hid_t         f = -1;
+  int64_t       scenes[65], fgq = 0;
   bo_repri_opts ro;
-  PetscErrorCode ierr = 0;
+  int           ci;
 
   PetscFunctionBeginUser;
   bo_repri_defaults(&ro);
   ro.tau = p->tau; ro.lr = p->lr; ro.iters = (int)p->iters; ro.t_pi = (int)p->t_pi; ro.kl_bump = p->kl_bump;
-  PetscCall(PetscMalloc5((K + 1) * n * d, &x, (K + 1) * n, &y, n, &pred, n, &mbuf, n * ix->F, &fbuf));
+  draw_task((uint64_t)job->seed, o->t0 + t, p->nclasses, count, pool, K, &ci, scenes);
+  const int32_t c = p->cls[ci];
+  o->cls[t] = c;
+  for (int64_t k = 0; k <= K; k++) PetscCall(load_scene(f, ix, scenes[k], c, w->fbuf, w->mbuf, w->x + k * n * d, w->y + k * n));
+  for (int64_t k = 0; k < K; k++) o->support[t * K + k] = scenes[k];
+  o->query[t] = scenes[K];
+  for (int64_t i = 0; i < n; i++) fgq += w->y[K * n + i];
+  o->query_fg[t] = (double)fgq / (double)n;
+  if (p->standardize) bo_repri_standardize((K + 1) * n, d, w->x);
+  for (int q = 0; q < p->nmethods; q++) {
+    const int m = p->method[q];
+    PetscCall(bo_repri_run(&ro, (bo_repri_mode)m, K, n, n, d, w->x, w->y, w->x + K * n * d, o->query_fg[t], w->pred, o->loss + (q * nl + t) * iters, o->pi + q * nl + t));
+    int64_t tp = 0, fp = 0, fn = 0, tn = 0, *cnt = o->counts + (q * nl + t) * 4;
+    for (int64_t i = 0; i < n; i++) {
+      const int a = w->pred[i], b = w->y[K * n + i];
+      tp += a && b; fp += a && !b; fn += !a && b; tn += !a && !b;
+    }
+    cnt[0] = tp; cnt[1] = tp + fp + fn; cnt[2] = tn; cnt[3] = tn + fp + fn;
+    o->iou[q * nl + t] = cnt[1] ? (double)cnt[0] / (double)cnt[1] : 1.0;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* After each task round (but the last): agree on signals; checkpoint when signalled or every
+ * checkpoint_every tasks per rank (the pattern of task fewshot). */
+static PetscErrorCode task_boundary(bo_job *job, uint64_t hash, const bo_fewshot_progress *pr, int64_t round, int64_t rounds, PetscBool *interrupted)
+{
+  PetscBool signalled = PETSC_FALSE, periodic;
+
+  PetscFunctionBeginUser;
+  *interrupted = PETSC_FALSE;
+  if (round == job->debug_signal_at && job->rank == job->size - 1) raise(SIGUSR1);
+  if (round + 1 == rounds) PetscFunctionReturn(0); /* the results come next */
+  periodic = job->checkpoint_every > 0 && (round + 1) % job->checkpoint_every == 0;
+  PetscCall(bo_signals_pending(job->comm, &signalled));
+  if (job->checkpoint_file[0] && (signalled || periodic)) PetscCall(bo_fewshot_checkpoint_write(job->comm, job->checkpoint_file, hash, pr));
+  if (signalled) {
+    PetscCheck(job->checkpoint_file[0], job->comm, BO_ERR_RUNTIME, "signal %d: stopped without a checkpoint; expected checkpoint: {file: ...} to resume", bo_signals_last());
+    *interrupted = PETSC_TRUE;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Every rank loops over as many rounds as the largest task range, so the boundaries (collective)
+ * line up; a task of this rank's range that the checkpoint has done is skipped. */
+static PetscErrorCode run_tasks(bo_job *job, const fsseg_params *p, const scene_index *ix, const int64_t *count, int64_t *const *pool, uint64_t hash, bo_fewshot_progress *pr, fsseg_out *o, PetscBool *interrupted)
+{
+  const int64_t  nl = o->t1 - o->t0, K = p->shots, n = ix->npix, d = ix->d, W = pr->nruns;
+  const int64_t  rounds = (p->tasks + job->size - 1) / job->size;
+  fsseg_work     w;
+  hid_t          f = -1;
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  *interrupted = PETSC_FALSE;
+  PetscCall(PetscMalloc5((K + 1) * n * d, &w.x, (K + 1) * n, &w.y, n, &w.pred, n, &w.mbuf, n * ix->F, &w.fbuf));
   PetscCall(bo_error_try_begin());
   ierr = bo_h5_open_read(PETSC_COMM_SELF, job->input, &f);
-  for (int64_t t = 0; t < nl && !ierr; t++) {
-    int ci;
-    draw_task((uint64_t)job->seed, o->t0 + t, p->nclasses, count, pool, K, &ci, scenes);
-    const int32_t c = p->cls[ci];
-    o->cls[t] = c;
-    for (int64_t k = 0; k <= K && !ierr; k++) ierr = load_scene(f, ix, scenes[k], c, fbuf, mbuf, x + k * n * d, y + k * n);
-    if (ierr) break;
-    for (int64_t k = 0; k < K; k++) o->support[t * K + k] = scenes[k];
-    o->query[t] = scenes[K];
-    int64_t fgq = 0;
-    for (int64_t i = 0; i < n; i++) fgq += y[K * n + i];
-    o->query_fg[t] = (double)fgq / (double)n;
-    if (p->standardize) bo_repri_standardize((K + 1) * n, d, x);
-    for (int q = 0; q < p->nmethods && !ierr; q++) {
-      const int m = p->method[q];
-      double   *pi = o->pi + q * nl + t;
-      ierr = bo_repri_run(&ro, (bo_repri_mode)m, K, n, n, d, x, y, x + K * n * d, o->query_fg[t], pred, o->loss + (q * nl + t) * iters, pi);
-      if (ierr) break;
-      int64_t tp = 0, fp = 0, fn = 0, tn = 0, *cnt = o->counts + (q * nl + t) * 4;
-      for (int64_t i = 0; i < n; i++) {
-        const int a = pred[i], b = y[K * n + i];
-        tp += a && b; fp += a && !b; fn += !a && b; tn += !a && !b;
-      }
-      cnt[0] = tp; cnt[1] = tp + fp + fn; cnt[2] = tn; cnt[3] = tn + fp + fn;
-      o->iou[q * nl + t] = cnt[1] ? (double)cnt[0] / (double)cnt[1] : 1.0;
-    }
-  }
-  if (f >= 0) H5Fclose(f);
   PetscCall(bo_error_try_end(job->comm, ierr));
-  PetscCall(PetscFree5(x, y, pred, mbuf, fbuf));
+  for (int64_t round = 0; round < rounds && !*interrupted; round++) {
+    const int64_t t = round;
+    const PetscBool todo = t < nl && !pr->done[t];
+    PetscCall(bo_error_try_begin()); /* on every rank: another rank's task may fail */
+    ierr = todo ? run_task(job, p, ix, count, pool, f, t, &w, o) : 0;
+    if (ierr) H5Fclose(f);
+    PetscCall(bo_error_try_end(job->comm, ierr));
+    if (todo) {
+      pack_row(p, o, t, pr->accuracy + t * W);
+      pr->done[t] = 1;
+    }
+    PetscCall(task_boundary(job, hash, pr, round, rounds, interrupted));
+  }
+  H5Fclose(f);
+  PetscCall(PetscFree5(w.x, w.y, w.pred, w.mbuf, w.fbuf));
   PetscFunctionReturn(0);
 }
 
@@ -328,12 +417,14 @@ static PetscErrorCode write_results(bo_job *job, const fsseg_params *p, const fs
 
 PetscErrorCode bo_task_fewshot_seg(bo_job *job)
 {
-  fsseg_params p = {0};
-  scene_index  ix = {0};
-  fsseg_out    o = {0};
-  bo_results   res;
-  PetscBool    stop;
-  int64_t     *count, **pool, nl, iters;
+  fsseg_params        p = {0};
+  scene_index         ix = {0};
+  fsseg_out           o = {0};
+  bo_fewshot_progress pr = {0};
+  bo_results          res;
+  PetscBool           stop, resumed = PETSC_FALSE, interrupted = PETSC_FALSE;
+  int64_t            *count, **pool, nl, iters, done_before = 0;
+  uint64_t            hash;
 
   PetscFunctionBeginUser;
   PetscCall(read_options(job, &p));
@@ -347,23 +438,44 @@ PetscErrorCode bo_task_fewshot_seg(bo_job *job)
   PetscCall(bo_job_phase_begin(job, BO_PHASE_READ));
   PetscCall(read_index(job, &p, &ix));
   PetscCall(class_pools(job, &p, &ix, &count, &pool));
-  PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
-
+  PetscCall(bo_checkpoint_job_hash(ix.identity, &hash));
   o.t0 = p.tasks * job->rank / job->size;
   o.t1 = p.tasks * (job->rank + 1) / job->size;
   nl = o.t1 - o.t0;
   iters = PetscMax(1, p.iters);
   PetscCall(PetscMalloc5(PetscMax(1, nl), &o.cls, PetscMax(1, nl * p.shots), &o.support, PetscMax(1, nl), &o.query, PetscMax(1, nl), &o.query_fg, PetscMax(1, 4 * nl * p.nmethods), &o.counts));
   PetscCall(PetscCalloc3(PetscMax(1, nl * p.nmethods), &o.iou, PetscMax(1, nl * p.nmethods), &o.pi, PetscMax(1, nl * p.nmethods * iters), &o.loss));
+  pr.ntasks = p.tasks; pr.t0 = o.t0; pr.t1 = o.t1; pr.nruns = row_width(&p);
+  PetscCall(PetscCalloc2(PetscMax(1, nl), &pr.done, PetscMax(1, nl * pr.nruns), &pr.accuracy));
+  if (job->checkpoint_file[0] && job->restart) {
+    PetscCall(bo_fewshot_checkpoint_read(job->comm, job->checkpoint_file, hash, &pr, &resumed));
+    for (int64_t t = 0; t < nl; t++) {
+      if (!pr.done[t]) continue;
+      unpack_row(&p, pr.accuracy + t * pr.nruns, t, &o);
+      done_before++;
+    }
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &done_before, 1, MPI_INT64_T, MPI_SUM, job->comm));
+    if (resumed) PetscCall(PetscPrintf(job->comm, "fewshot-seg: resuming from %s: %lld of %lld tasks done\n", job->checkpoint_file, (long long)done_before, (long long)p.tasks));
+  }
+  PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
+
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
-  PetscCall(run_tasks(job, &p, &ix, count, pool, &o));
+  PetscCall(run_tasks(job, &p, &ix, count, pool, hash, &pr, &o, &interrupted));
   PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
 
-  PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
-  PetscCall(write_results(job, &p, &o, res.file));
-  PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
-  PetscCall(bo_results_commit(&res, job));
+  if (interrupted) {
+    PetscCall(PetscPrintf(job->comm, "fewshot-seg: signal received; checkpoint %s written; rerun the job to resume (exit 3)\n", job->checkpoint_file));
+    PetscCall(bo_results_discard(&res));
+    job->exit_status = BO_EXIT_CHECKPOINTED;
+  } else {
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
+    PetscCall(write_results(job, &p, &o, res.file));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    PetscCall(bo_results_commit(&res, job));
+    if (job->checkpoint_file[0] && !job->rank) unlink(job->checkpoint_file); /* the job is done */
+  }
 
+  PetscCall(PetscFree2(pr.done, pr.accuracy));
   PetscCall(PetscFree5(o.cls, o.support, o.query, o.query_fg, o.counts));
   PetscCall(PetscFree3(o.iou, o.pi, o.loss));
   for (int c = 0; c < p.nclasses; c++) PetscCall(PetscFree(pool[c]));

@@ -12,15 +12,15 @@
  * identical at any rank count; rank r makes the contiguous scenes [S r/P, S (r+1)/P), reads only the
  * object rows they use, and writes its rows of every dataset.
  *
- * Results (rows = scenes; HDF5 row datasets are 2-D, so images are stored flattened row-major):
- *   /images        S x (H W) float32, attributes height, width: scene s is images[s].reshape(H, W)
- *   /masks         S x (H W) uint8: 0 background, 1 + Fashion-MNIST class of the topmost object
+ * Results (rows = scenes, the first dimension; seg_data.h reads them):
+ *   /images        S x H x W float32 (attributes height, width, as before)
+ *   /masks         S x H x W uint8: 0 background, 1 + Fashion-MNIST class of the topmost object
  *   /fg_fraction   S float64: fraction of pixels with mask > 0
  *   /texture       S int32: index into the root attribute `textures`
  *   /objects/{label (int32, -1 = none), row (int64, row of the input, -1 = none), scale (float64),
  *             corner (int64 y, x per object)}: S x max_objects each
- *   /features      (features: true) S x (H W F) float32, attributes height, width, channels:
- *                  features[s].reshape(H, W, F) is bo_feat2d_build of the scene (features2d.h);
+ *   /features      (features: true) S x H x W x F float32, channel last (attributes height,
+ *                  width, channels): features[s] is bo_feat2d_build of the scene (features2d.h);
  *   /feature_names F strings
  *   root attributes: source (the provenance text), seed, split, object_rows, scales, gamma, contrast.
  */
@@ -337,15 +337,16 @@ PetscErrorCode bo_task_scenes(bo_job *job)
   PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
-  PetscCall(bo_h5_write_rows(res.file, "/images", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, p.count, npix, lo, hi, images));
-  PetscCall(bo_h5_write_rows(res.file, "/masks", H5T_NATIVE_UINT8, H5T_STD_U8LE, p.count, npix, lo, hi, masks));
+  const hsize_t shape[4] = {(hsize_t)p.count, (hsize_t)p.size, (hsize_t)p.size, (hsize_t)nf}; /* S x H x W (x F) */
+  PetscCall(bo_h5_write_rows_nd(res.file, "/images", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 3, shape, lo, hi, images));
+  PetscCall(bo_h5_write_rows_nd(res.file, "/masks", H5T_NATIVE_UINT8, H5T_STD_U8LE, 3, shape, lo, hi, masks));
   PetscCall(bo_h5_write_rows(res.file, "/fg_fraction", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, p.count, 1, lo, hi, fgfrac));
   PetscCall(bo_h5_write_rows(res.file, "/texture", H5T_NATIVE_INT32, H5T_STD_I32LE, p.count, 1, lo, hi, texid));
   PetscCall(bo_h5_write_rows(res.file, "/objects/label", H5T_NATIVE_INT32, H5T_STD_I32LE, p.count, maxobj, lo, hi, olab));
   PetscCall(bo_h5_write_rows(res.file, "/objects/row", H5T_NATIVE_INT64, H5T_STD_I64LE, p.count, maxobj, lo, hi, orow));
   PetscCall(bo_h5_write_rows(res.file, "/objects/scale", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, p.count, maxobj, lo, hi, oscale));
   PetscCall(bo_h5_write_rows(res.file, "/objects/corner", H5T_NATIVE_INT64, H5T_STD_I64LE, p.count, 2 * maxobj, lo, hi, corner));
-  if (nf) PetscCall(bo_h5_write_rows(res.file, "/features", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, p.count, npix * nf, lo, hi, feat));
+  if (nf) PetscCall(bo_h5_write_rows_nd(res.file, "/features", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 4, shape, lo, hi, feat));
   PetscCall(write_attributes(job, &p, &tex, nf, res.file));
   {
     double sum = 0, tot;

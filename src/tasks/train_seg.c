@@ -1,26 +1,48 @@
-/* train_seg.c - task `train-seg`: SegLossBias (arXiv 2104.08717, spec losses.md section 3) on fixed
- * per-pixel features: a linear foreground/background head trained with each loss, full batch, Adam.
+/* train_seg.c - task `train-seg`: a linear foreground/background pixel head on fixed per-pixel
+ * features, full batch, Adam, under one of two supervisions (-seg_supervision):
+ *
+ *   pixels       SegLossBias (arXiv 2104.08717, spec losses.md section 3): every pixel labelled,
+ *                trained with each loss of -seg_loss (ce, dice, logdice, ce+l1, ce+kl);
+ *   descriptors  shape descriptors as the only supervision (arXiv 2105.00859, spec section 5): no
+ *                pixel label, only per-image bounds on the size of both classes and the centroid,
+ *                per-axis spread and 8-neighbour length of the foreground, made from the ground
+ *                truth +- margins (shapebounds.h), enforced with the extended log-barrier psi_t
+ *                (t = -seg_t, times -seg_t_factor after each full-batch step: a step sees every
+ *                image once, so it is the spec's "epoch") or relu^2 (-seg_penalty quad), weight
+ *                -seg_shape_weight per descriptor; one head per descriptor set of -seg_descriptors.
  *
  *   task: train-seg
  *   input: jobs/data/scenes-train.h5       # scenes written with `features: true` (task scenes)
  *   output: seg.h5
  *   seg: {loss: "ce,dice,logdice,ce+l1,ce+kl", test: jobs/data/scenes-test.h5, iterations: 200}
+ *   seg: {supervision: descriptors, descriptors: "size,size+centroid+dist+length", test: ...}
+ *
+ * Spatial context (spec 5 "shape.coords = on", -seg_coords): the head sees the normalised x/(w-1),
+ * y/(h-1) channels; they are the file's channels named x and y (task scenes writes them by default)
+ * or appended here when the file has none; -seg_coords false drops them.
  *
  * Data-parallel over images: rank r holds the contiguous scenes [S r/P, S (r+1)/P) of the training
- * file; every loss term is collective with exact sums (losses.h), the head gradient is summed per
+ * file; every loss term is collective with exact sums (losses.h), the descriptor objective is per
+ * image and its per-image values are summed in scene order, the head gradient is summed per
  * image block (heads.h), and every rank takes the same Adam step (optim.h), so the head, the
  * losses and the metrics are bit-identical at any number of ranks.  The labels are binary:
  * foreground = any object (mask > 0).  Full batch: the head has 2F + 2 parameters, and a full
  * pass over a few hundred 96 x 96 scenes is what one minibatch step of the reference (a CNN) costs.
  *
- * Results, per loss L (a group /L):
+ * Results, per loss L or descriptor set D (a group /L or /D, e.g. /ce+l1, /size+centroid):
  *   /L/loss (iterations), /L/loss_terms (iterations x 2: CE or Dice part, proportion part):
  *       the training loss before each step;
- *   /L/weights     the trained head, [W (F x 2) row-major, b (2)];
- *   /L/eval/metrics  S_eval x 11 per evaluation image, columns in the attribute `columns`:
+ *   /D/loss (iterations): weight x mean over images of the descriptor penalty before each step;
+ *   /D/t (iterations): the barrier parameter of each step;
+ *   /D/bounds  S_train x 24: per training image [lo (2 classes x 6), hi (2 x 6)], descriptors in
+ *       losses.h order (size, cx, cy, dx, dy, length), lo > hi where a descriptor is not bounded;
+ *       attributes of /D: descriptors, penalty, constraints (active on the training images) and
+ *       violated (of them by the trained head's soft descriptors);
+ *   /X/weights     the trained head, [W (F x 2) row-major, b (2)];
+ *   /X/eval/metrics  S_eval x 11 per evaluation image, columns in the attribute `columns`:
  *       dice_fg, dice_bg, iou_fg, prop_true, prop_soft, prop_hard, prop_err_soft, prop_err_hard,
  *       ce, kl, ce_minus_kl (segloss.h);
- *   attributes of /L: mean_<column> and ci95_<column> (1.96 sd / sqrt(S_eval)) for every column,
+ *   attributes of /X: mean_<column> and ci95_<column> (1.96 sd / sqrt(S_eval)) for every column,
  *       bound_violations = images with ce < kl (the bound CE >= KL(pi || pihat) says 0),
  *       min_bound_gap = min over images of ce - kl.
  * The evaluation images are -seg_test's scenes (its first -seg_test_scenes), else the training ones.
@@ -33,33 +55,60 @@
 #include "boundopt/results.h"
 #include "boundopt/seg_data.h"
 #include "boundopt/segloss.h"
+#include "boundopt/shapebounds.h"
 #include "boundopt/tasks.h"
 #include <math.h>
 #include <string.h>
 
+#define MAX_SETS 16
+
 typedef struct {
-  char             losses[256], test[PETSC_MAX_PATH_LEN];
-  PetscInt         scenes, test_scenes, iterations;
-  PetscReal        lr, alpha, T;
-  PetscBool        monitor;
-  int              nloss;
-  bo_seg_loss_kind loss[BO_SEG_NLOSSES];
+  char                losses[256], test[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16];
+  PetscInt            scenes, test_scenes, iterations;
+  PetscReal           lr, beta2, alpha, T, shape_weight, t0, t_factor;
+  PetscBool           monitor, coords, descr;
+  int                 nloss, nsets;
+  bo_seg_loss_kind    loss[BO_SEG_NLOSSES];
+  unsigned            set[MAX_SETS];
+  bo_penalty_kind     pkind;
+  bo_shape_bound_opts bo;
 } seg_params;
 
 static PetscErrorCode read_options(bo_job *job, seg_params *p)
 {
   PetscFunctionBeginUser;
   snprintf(p->losses, sizeof p->losses, "ce,dice,logdice,ce+l1,ce+kl");
-  p->iterations = 200; p->lr = 0.05; p->alpha = 1; p->T = 10;
-  PetscOptionsBegin(job->comm, "seg_", "Task train-seg: CE, Dice and CE + proportion losses on per-pixel features", "boundopt");
-  PetscCall(PetscOptionsString("-loss", "Losses, comma separated: ce, dice, logdice, ce+l1, ce+kl", "", p->losses, p->losses, sizeof p->losses, NULL));
+  snprintf(p->supervision, sizeof p->supervision, "pixels");
+  snprintf(p->descriptors, sizeof p->descriptors, "size+centroid+dist+length");
+  snprintf(p->penalty, sizeof p->penalty, "elb");
+  bo_shape_bound_defaults(&p->bo);
+  p->bo.centroid_margin = p->bo.dist_margin = 7.5; /* the spec's 20 px of ~256 px slices, scaled to 96 px scenes */
+  p->iterations = 200; p->alpha = 1; p->T = 10; p->coords = PETSC_TRUE;
+  p->shape_weight = 1e-2; p->t0 = 1; p->t_factor = 1.1;
+  PetscOptionsBegin(job->comm, "seg_", "Task train-seg: a pixel head supervised by pixel labels (CE, Dice, CE + proportion) or by shape-descriptor bounds", "boundopt");
+  PetscCall(PetscOptionsString("-supervision", "pixels (every pixel labelled) or descriptors (per-image bounds on shape descriptors only)", "", p->supervision, p->supervision, sizeof p->supervision, NULL));
+  p->descr = strcmp(p->supervision, "descriptors") ? PETSC_FALSE : PETSC_TRUE;
+  p->lr    = p->descr ? 5e-4 : 0.05;  /* spec 5: Adam 5e-4, betas (0.9, 0.99) */
+  p->beta2 = p->descr ? 0.99 : 0.999;
+  PetscCall(PetscOptionsString("-loss", "pixels: losses, comma separated: ce, dice, logdice, ce+l1, ce+kl", "", p->losses, p->losses, sizeof p->losses, NULL));
+  PetscCall(PetscOptionsString("-descriptors", "descriptors: descriptor sets, comma separated, each of size, centroid, dist, length joined by +", "", p->descriptors, p->descriptors, sizeof p->descriptors, NULL));
+  PetscCall(PetscOptionsString("-penalty", "descriptors: elb (extended log-barrier) or quad (relu^2)", "", p->penalty, p->penalty, sizeof p->penalty, NULL));
+  PetscCall(PetscOptionsReal("-size_margin", "descriptors: size bounds (1 -+ m) x true size", "", p->bo.size_margin, &p->bo.size_margin, NULL));
+  PetscCall(PetscOptionsReal("-centroid_margin", "descriptors: centroid bounds true centroid -+ m pixels", "", p->bo.centroid_margin, &p->bo.centroid_margin, NULL));
+  PetscCall(PetscOptionsReal("-dist_margin", "descriptors: spread bounds true per-axis std -+ m pixels", "", p->bo.dist_margin, &p->bo.dist_margin, NULL));
+  PetscCall(PetscOptionsReal("-length_margin", "descriptors: length bounds (1 -+ m) x true length", "", p->bo.length_margin, &p->bo.length_margin, NULL));
+  PetscCall(PetscOptionsReal("-shape_weight", "descriptors: weight of each descriptor's penalty", "", p->shape_weight, &p->shape_weight, NULL));
+  PetscCall(PetscOptionsReal("-t", "descriptors: initial barrier parameter t", "", p->t0, &p->t0, NULL));
+  PetscCall(PetscOptionsReal("-t_factor", "descriptors: t is multiplied by this after every step (epoch)", "", p->t_factor, &p->t_factor, NULL));
+  PetscCall(PetscOptionsBool("-coords", "The head sees the normalised x, y channels (appended if the file has none; false: dropped)", "", p->coords, &p->coords, NULL));
   PetscCall(PetscOptionsString("-test", "Scenes file to evaluate on (default: the training scenes)", "", p->test, p->test, sizeof p->test, NULL));
   PetscCall(PetscOptionsInt("-scenes", "Training scenes: the first n of the input (0: all)", "", p->scenes, &p->scenes, NULL));
   PetscCall(PetscOptionsInt("-test_scenes", "Evaluation scenes: the first n (0: all)", "", p->test_scenes, &p->test_scenes, NULL));
   PetscCall(PetscOptionsInt("-iterations", "Adam steps (full batch)", "", p->iterations, &p->iterations, NULL));
-  PetscCall(PetscOptionsReal("-lr", "Adam learning rate", "", p->lr, &p->lr, NULL));
-  PetscCall(PetscOptionsReal("-alpha", "Weight of the proportion term of ce+l1 and ce+kl", "", p->alpha, &p->alpha, NULL));
-  PetscCall(PetscOptionsReal("-T", "Softmax temperature inside the proportion term", "", p->T, &p->T, NULL));
+  PetscCall(PetscOptionsReal("-lr", "Adam learning rate (default 0.05 with pixels, 5e-4 with descriptors)", "", p->lr, &p->lr, NULL));
+  PetscCall(PetscOptionsReal("-beta2", "Adam beta2 (default 0.999 with pixels, 0.99 with descriptors)", "", p->beta2, &p->beta2, NULL));
+  PetscCall(PetscOptionsReal("-alpha", "pixels: weight of the proportion term of ce+l1 and ce+kl", "", p->alpha, &p->alpha, NULL));
+  PetscCall(PetscOptionsReal("-T", "pixels: softmax temperature inside the proportion term", "", p->T, &p->T, NULL));
   PetscCall(PetscOptionsBool("-monitor", "Print the loss at every iteration", "", p->monitor, &p->monitor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -67,19 +116,39 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
 
 static PetscErrorCode check_options(bo_job *job, seg_params *p)
 {
-  char *save, *tok, buf[256];
+  char *save, *tok, buf[512], bad[64];
 
   PetscFunctionBeginUser;
+  PetscCheck(!strcmp(p->supervision, "pixels") || p->descr, job->comm, BO_ERR_INPUT, "option -seg_supervision: '%s'; expected pixels or descriptors", p->supervision);
   snprintf(buf, sizeof buf, "%s", p->losses);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+  for (tok = strtok_r(buf, ", ", &save); tok && !p->descr; tok = strtok_r(NULL, ", ", &save)) {
     bo_seg_loss_kind k;
     PetscCheck(bo_seg_loss_from_name(tok, &k), job->comm, BO_ERR_INPUT, "option -seg_loss: '%s'; expected ce, dice, logdice, ce+l1 or ce+kl", tok);
     for (int q = 0; q < p->nloss; q++) PetscCheck(p->loss[q] != k, job->comm, BO_ERR_INPUT, "option -seg_loss: '%s' twice; expected each loss once", tok);
     p->loss[p->nloss++] = k;
   }
-  PetscCheck(p->nloss > 0, job->comm, BO_ERR_INPUT, "option -seg_loss: empty; expected at least one loss");
+  PetscCheck(p->descr || p->nloss > 0, job->comm, BO_ERR_INPUT, "option -seg_loss: empty; expected at least one loss");
+  snprintf(buf, sizeof buf, "%s", p->descriptors);
+  for (tok = strtok_r(buf, ", ", &save); tok && p->descr; tok = strtok_r(NULL, ", ", &save)) {
+    unsigned s;
+    PetscCheck(bo_shape_set_parse(tok, &s, bad, sizeof bad), job->comm, BO_ERR_INPUT, "option -seg_descriptors: '%s' in '%s'; expected size, centroid, dist, length, each at most once per set, joined by +", bad, tok);
+    for (int q = 0; q < p->nsets; q++) PetscCheck(p->set[q] != s, job->comm, BO_ERR_INPUT, "option -seg_descriptors: '%s' twice; expected each set once", tok);
+    PetscCheck(p->nsets < MAX_SETS, job->comm, BO_ERR_INPUT, "option -seg_descriptors: more than %d sets; expected at most %d", MAX_SETS, MAX_SETS);
+    p->set[p->nsets++] = s;
+  }
+  PetscCheck(!p->descr || p->nsets > 0, job->comm, BO_ERR_INPUT, "option -seg_descriptors: empty; expected at least one set such as size+centroid+dist+length");
+  PetscCheck(!strcmp(p->penalty, "elb") || !strcmp(p->penalty, "quad"), job->comm, BO_ERR_INPUT, "option -seg_penalty: '%s'; expected elb or quad", p->penalty);
+  p->pkind = strcmp(p->penalty, "quad") ? BO_PENALTY_ELB : BO_PENALTY_QUAD;
+  PetscCheck(p->bo.size_margin >= 0 && isfinite(p->bo.size_margin), job->comm, BO_ERR_INPUT, "option -seg_size_margin: %g; expected a margin >= 0", (double)p->bo.size_margin);
+  PetscCheck(p->bo.centroid_margin >= 0 && isfinite(p->bo.centroid_margin), job->comm, BO_ERR_INPUT, "option -seg_centroid_margin: %g; expected a margin >= 0 (pixels)", (double)p->bo.centroid_margin);
+  PetscCheck(p->bo.dist_margin >= 0 && isfinite(p->bo.dist_margin), job->comm, BO_ERR_INPUT, "option -seg_dist_margin: %g; expected a margin >= 0 (pixels)", (double)p->bo.dist_margin);
+  PetscCheck(p->bo.length_margin >= 0 && isfinite(p->bo.length_margin), job->comm, BO_ERR_INPUT, "option -seg_length_margin: %g; expected a margin >= 0", (double)p->bo.length_margin);
+  PetscCheck(p->shape_weight > 0 && isfinite(p->shape_weight), job->comm, BO_ERR_INPUT, "option -seg_shape_weight: %g; expected weight > 0", (double)p->shape_weight);
+  PetscCheck(p->t0 > 0 && isfinite(p->t0), job->comm, BO_ERR_INPUT, "option -seg_t: %g; expected t > 0", (double)p->t0);
+  PetscCheck(p->t_factor >= 1 && isfinite(p->t_factor), job->comm, BO_ERR_INPUT, "option -seg_t_factor: %g; expected a factor >= 1", (double)p->t_factor);
   PetscCheck(p->iterations >= 1, job->comm, BO_ERR_INPUT, "option -seg_iterations: %d; expected at least 1", (int)p->iterations);
   PetscCheck(p->lr > 0 && isfinite(p->lr), job->comm, BO_ERR_INPUT, "option -seg_lr: %g; expected lr > 0", (double)p->lr);
+  PetscCheck(p->beta2 >= 0 && p->beta2 < 1, job->comm, BO_ERR_INPUT, "option -seg_beta2: %g; expected 0 <= beta2 < 1", (double)p->beta2);
   PetscCheck(p->alpha >= 0 && isfinite(p->alpha), job->comm, BO_ERR_INPUT, "option -seg_alpha: %g; expected alpha >= 0", (double)p->alpha);
   PetscCheck(p->T > 0 && isfinite(p->T), job->comm, BO_ERR_INPUT, "option -seg_T: %g; expected T > 0", (double)p->T);
   PetscCheck(p->scenes >= 0 && p->test_scenes >= 0, job->comm, BO_ERR_INPUT, "option -seg_scenes/test_scenes: %d/%d; expected counts >= 0 (0: all)", (int)p->scenes, (int)p->test_scenes);
@@ -104,7 +173,8 @@ static PetscErrorCode train(bo_job *job, const seg_params *p, bo_seg_loss_kind k
   so.alpha = p->alpha;
   so.T     = p->T;
   bo_optim_defaults_adam(&oo);
-  oo.lr = p->lr;
+  oo.lr    = p->lr;
+  oo.beta2 = p->beta2;
   PetscCall(bo_head_create_linear(tr->F, 2, head));
   PetscCall(bo_optim_create(&oo, head->nparam, &opt));
   PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, PetscMax(1, n), &group, nl + 1, &blocks));
@@ -129,15 +199,233 @@ static PetscErrorCode train(bo_job *job, const seg_params *p, bo_seg_loss_kind k
   PetscFunctionReturn(0);
 }
 
+/* The head's view of a shard (spec 5 "shape.coords"): the same scenes with the normalised x, y
+ * channels present (appended when the file names none) or dropped (-seg_coords false).  *own is
+ * the new feature array (NULL when the shard's own is used as it is).  Collective (reads the
+ * file's /feature_names). */
+static PetscErrorCode coord_view(bo_job *job, const char *path, PetscBool coords, const bo_scene_shard *sh, bo_scene_shard *view, double **own)
+{
+  hid_t     f;
+  PetscBool has_names;
+  int64_t   nnames = 0, jx = -1, jy = -1, F = sh->F, Fn;
+  char    **names = NULL;
+
+  PetscFunctionBeginUser;
+  *view = *sh;
+  *own  = NULL;
+  PetscCall(bo_h5_open_read(job->comm, path, &f));
+  PetscCall(bo_h5_exists(f, "/feature_names", &has_names));
+  if (has_names) PetscCall(bo_h5_read_strings(f, "/feature_names", &nnames, &names));
+  PetscCall(bo_h5_close(&f));
+  for (int64_t j = 0; j < nnames && nnames == F; j++) {
+    if (!strcmp(names[j], "x")) jx = j;
+    if (!strcmp(names[j], "y")) jy = j;
+  }
+  if (has_names) PetscCall(bo_h5_free_strings(nnames, &names));
+  PetscCheck(!has_names || nnames == F, job->comm, BO_ERR_INPUT, "%s: %lld feature names for %lld channels; expected one name per channel", path, (long long)nnames, (long long)F);
+  PetscCheck((jx < 0) == (jy < 0), job->comm, BO_ERR_INPUT, "%s: a feature channel named %s without one named %s; expected both or neither", path, jx < 0 ? "y" : "x", jx < 0 ? "x" : "y");
+  if ((coords && jx >= 0) || (!coords && jx < 0)) PetscFunctionReturn(0); /* as it is */
+  Fn = coords ? F + 2 : F - 2;
+  PetscCheck(Fn >= 1, job->comm, BO_ERR_INPUT, "%s: only the x, y feature channels; expected other channels when -seg_coords is false", path);
+  const int64_t nl = sh->hi - sh->lo, W = sh->w, H = sh->h;
+  PetscCall(PetscMalloc1(PetscMax(1, nl * sh->npix * Fn), own));
+  for (int64_t r = 0; r < nl * sh->npix; r++) {
+    const double *src = sh->x + r * F;
+    double       *dst = *own + r * Fn;
+    int64_t       q   = 0;
+    for (int64_t j = 0; j < F; j++)
+      if (coords || (j != jx && j != jy)) dst[q++] = src[j];
+    if (coords) { /* features2d.h's position channels */
+      const int64_t i = r % sh->npix;
+      dst[q++] = W > 1 ? (double)(i % W) / (double)(W - 1) : 0;
+      dst[q++] = H > 1 ? (double)(i / W) / (double)(H - 1) : 0;
+    }
+  }
+  view->x = *own;
+  view->F = Fn;
+  PetscFunctionReturn(0);
+}
+
+/* Train one head on descriptor bounds only (lo, hi: this rank's images x 2 x 6); record the
+ * weighted objective and t before each step. */
+static PetscErrorCode train_shape(bo_job *job, const seg_params *p, const char *name, const bo_scene_shard *tr, int64_t h, int64_t w, const double *lo, const double *hi, bo_head *head, double *loss, double *tsched, double *seconds)
+{
+  const int64_t nl = tr->hi - tr->lo, n = nl * tr->npix;
+  const double  weight = p->shape_weight / (double)tr->count; /* the batch mean */
+  bo_optim_opts oo;
+  bo_optim      opt;
+  double       *z, *g, *pg, *vals, t = p->t0, t0;
+  int64_t      *blocks;
+
+  PetscFunctionBeginUser;
+  bo_optim_defaults_adam(&oo);
+  oo.lr    = p->lr;
+  oo.beta2 = p->beta2;
+  PetscCall(bo_head_create_linear(tr->F, 2, head));
+  PetscCall(bo_optim_create(&oo, head->nparam, &opt));
+  PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, tr->count, &vals, nl + 1, &blocks));
+  for (int64_t s = 0; s <= nl; s++) blocks[s] = s * tr->npix; /* one block per image: rank-count independent sums */
+  PetscCallMPI(MPI_Barrier(job->comm));
+  t0 = MPI_Wtime();
+  for (PetscInt it = 0; it < p->iterations; it++) {
+    double v = 0;
+    PetscCall(bo_head_forward(head, n, tr->x, z));
+    PetscCall(PetscArrayzero(g, 2 * n));
+    PetscCall(PetscArrayzero(vals, tr->count));
+    PetscCall(bo_shape_bound_loss(nl, h, w, 2, z, lo, hi, p->pkind, t, weight, vals + tr->lo, g));
+    /* each entry has one non-zero addend: exact; then the same order on every rank */
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, vals, (int)tr->count, MPI_DOUBLE, MPI_SUM, job->comm));
+    for (int64_t s = 0; s < tr->count; s++) v += vals[s];
+    loss[it]   = weight * v;
+    tsched[it] = t;
+    PetscCall(bo_head_backward(head, job->comm, n, tr->x, g, nl, blocks, pg));
+    PetscCall(bo_optim_step(&opt, pg, head->param));
+    if (p->monitor) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: t %.4g, loss %.6g\n", name, (int)it, t, loss[it]));
+    t *= p->t_factor;
+  }
+  *seconds = MPI_Wtime() - t0;
+  PetscCall(bo_optim_destroy(&opt));
+  PetscCall(PetscFree5(z, g, pg, vals, blocks));
+  PetscFunctionReturn(0);
+}
+
+/* Active and violated descriptor constraints of the trained head on this rank's training images, summed over ranks. */
+static PetscErrorCode count_violations(bo_job *job, const bo_head *head, const bo_scene_shard *tr, int64_t h, int64_t w, const double *lo, const double *hi, int64_t *active, int64_t *violated)
+{
+  const int64_t nd = 2 * BO_SHAPE_NDESC;
+  int64_t       c[2] = {0, 0};
+  double       *z;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(2 * tr->npix, &z));
+  for (int64_t s = 0; s < tr->hi - tr->lo; s++) {
+    int64_t a, v;
+    PetscCall(bo_head_forward(head, tr->npix, tr->x + s * tr->npix * tr->F, z));
+    PetscCall(bo_shape_bound_violations(1, h, w, 2, z, lo + s * nd, hi + s * nd, &a, &v));
+    c[0] += a, c[1] += v;
+  }
+  PetscCall(PetscFree(z));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, job->comm));
+  *active = c[0], *violated = c[1];
+  PetscFunctionReturn(0);
+}
+
+/* Evaluate a trained head on ev and write /name/{weights, eval/...} with the CE >= KL check; mean, ci returned. */
+static PetscErrorCode evaluate_and_write(bo_job *job, hid_t file, const char *name, const bo_head *head, const bo_scene_shard *ev, double *rows, double *mean, double *ci, int64_t *violations, double *min_gap)
+{
+  int64_t bad = 0;
+  double  gap = INFINITY;
+  hsize_t dims[1] = {(hsize_t)head->nparam};
+  char    path[160];
+
+  PetscFunctionBeginUser;
+  PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
+  PetscCall(bo_seg_eval(head, ev, rows));
+  for (int64_t s = 0; s < ev->hi - ev->lo; s++) {
+    bad += rows[s * BO_SEG_NMETRICS + 10] < 0;
+    gap = PetscMin(gap, rows[s * BO_SEG_NMETRICS + 10]);
+  }
+  PetscCallMPI(MPI_Allreduce(&bad, violations, 1, MPI_INT64_T, MPI_SUM, job->comm));
+  PetscCallMPI(MPI_Allreduce(&gap, min_gap, 1, MPI_DOUBLE, MPI_MIN, job->comm));
+  PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
+  PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
+  snprintf(path, sizeof path, "/%s/weights", name);
+  PetscCall(bo_h5_write_array(file, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, head->param));
+  snprintf(path, sizeof path, "/%s", name);
+  PetscCall(bo_seg_eval_write(job, file, path, ev, rows, mean, ci));
+  PetscCall(bo_h5_attr_write_int64(file, path, "bound_violations", *violations));
+  PetscCall(bo_h5_attr_write_double(file, path, "min_bound_gap", *min_gap));
+  PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode run_pixels(bo_job *job, const seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *ev, const double *target, double *rows)
+{
+  double *loss, *terms;
+  char    name[128];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(p->iterations, &loss, 2 * p->iterations, &terms));
+  for (int q = 0; q < p->nloss; q++) {
+    const bo_seg_loss_kind kind = p->loss[q];
+    const char            *ln   = bo_seg_loss_names[kind];
+    bo_head                head;
+    double                 seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
+    int64_t                violations;
+    hsize_t                dims[2];
+
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
+    PetscCall(train(job, p, kind, tr, target, &head, loss, terms, &seconds));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
+    PetscCall(evaluate_and_write(job, file, ln, &head, ev, rows, mean, ci, &violations, &min_gap));
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
+    dims[0] = (hsize_t)p->iterations; dims[1] = 2;
+    snprintf(name, sizeof name, "/%s/loss", ln);
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, loss));
+    snprintf(name, sizeof name, "/%s/loss_terms", ln);
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims, terms));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    PetscCall(PetscPrintf(job->comm, "train-seg: %-8s %d its: loss %.4g -> %.4g; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); CE >= KL on %lld/%lld images (min gap %.3g); %.3g pixels/s per iteration\n", ln, (int)p->iterations, loss[0], loss[p->iterations - 1], p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (long long)(ev->count - violations), (long long)ev->count, min_gap, (double)tr->count * (double)tr->npix * (double)p->iterations / seconds));
+    PetscCall(bo_head_destroy(&head));
+  }
+  PetscCall(PetscFree2(loss, terms));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *ev, double *rows)
+{
+  const int64_t nl = tr->hi - tr->lo, nd = 2 * BO_SHAPE_NDESC, h = tr->h, w = tr->w;
+  double       *loss, *tsched, *lo, *hi, *packed;
+  char          set[64], name[160];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc5(p->iterations, &loss, p->iterations, &tsched, PetscMax(1, nl * nd), &lo, PetscMax(1, nl * nd), &hi, PetscMax(1, nl * 2 * nd), &packed));
+  for (int q = 0; q < p->nsets; q++) {
+    bo_head  head;
+    double   seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
+    int64_t  violations = 0, active = 0, violated = 0;
+    hsize_t  dims[1] = {(hsize_t)p->iterations};
+
+    bo_shape_set_name(p->set[q], set, sizeof set);
+    p->bo.set = p->set[q];
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
+    for (int64_t s = 0; s < nl; s++) PetscCall(bo_shape_bounds(&p->bo, h, w, 2, tr->y + s * tr->npix, lo + s * nd, hi + s * nd));
+    PetscCall(train_shape(job, p, set, tr, h, w, lo, hi, &head, loss, tsched, &seconds));
+    PetscCall(count_violations(job, &head, tr, h, w, lo, hi, &active, &violated));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
+    PetscCall(evaluate_and_write(job, file, set, &head, ev, rows, mean, ci, &violations, &min_gap));
+    PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
+    snprintf(name, sizeof name, "/%s/loss", set);
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, loss));
+    snprintf(name, sizeof name, "/%s/t", set);
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, tsched));
+    for (int64_t s = 0; s < nl; s++) {
+      PetscCall(PetscArraycpy(packed + s * 2 * nd, lo + s * nd, nd));
+      PetscCall(PetscArraycpy(packed + s * 2 * nd + nd, hi + s * nd, nd));
+    }
+    snprintf(name, sizeof name, "/%s/bounds", set);
+    PetscCall(bo_h5_write_rows(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, tr->count, 2 * nd, tr->lo, tr->hi, packed));
+    snprintf(name, sizeof name, "/%s", set);
+    PetscCall(bo_h5_attr_write_string(file, name, "descriptors", set));
+    PetscCall(bo_h5_attr_write_string(file, name, "penalty", p->penalty));
+    PetscCall(bo_h5_attr_write_int64(file, name, "constraints", active));
+    PetscCall(bo_h5_attr_write_int64(file, name, "violated", violated));
+    PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, loss[0], loss[p->iterations - 1], tsched[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations / seconds));
+    PetscCall(bo_head_destroy(&head));
+  }
+  PetscCall(PetscFree5(loss, tsched, lo, hi, packed));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_task_train_seg(bo_job *job)
 {
   seg_params     p = {0};
-  bo_scene_shard tr = {0}, te = {0}, *ev;
+  bo_scene_shard tr_file = {0}, te_file = {0}, tr, te, *ev;
   bo_results     res;
   bo_memory_plan mem = {.task = "train-seg"};
   PetscBool      stop;
-  double        *target, *loss, *terms, *rows, fg_mean = 0;
-  char           name[128];
+  double        *target, *rows, *tr_own = NULL, *te_own = NULL, fg_mean = 0;
 
   PetscFunctionBeginUser;
   PetscCall(read_options(job, &p));
@@ -149,70 +437,58 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(bo_results_create(job, job->output, &res));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_READ));
-  PetscCall(bo_scene_shard_read(job, job->input, p.scenes, 0, &tr));
-  if (p.test[0]) PetscCall(bo_scene_shard_read(job, p.test, p.test_scenes, tr.F, &te));
+  PetscCall(bo_scene_shard_read(job, job->input, p.scenes, 0, &tr_file));
+  PetscCall(coord_view(job, job->input, p.coords, &tr_file, &tr, &tr_own));
+  if (p.test[0]) {
+    PetscCall(bo_scene_shard_read(job, p.test, p.test_scenes, tr_file.F, &te_file));
+    PetscCall(coord_view(job, p.test, p.coords, &te_file, &te, &te_own));
+    PetscCheck(te.h == tr.h && te.w == tr.w && te.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.test, (long long)te.h, (long long)te.w, (long long)te.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
+  }
   ev = p.test[0] ? &te : &tr;
-  PetscCheck(ev->npix == tr.npix, job->comm, BO_ERR_INPUT, "%s: scenes of %lld pixels; expected %lld like the training scenes", p.test, (long long)ev->npix, (long long)tr.npix);
   bo_memory_plan_add(&mem, "logits and gradients", (double)(tr.hi - tr.lo + 1) * (double)tr.npix * 40);
+  if (p.descr) bo_memory_plan_add(&mem, "descriptor bounds and per-image values", (double)(tr.hi - tr.lo + 1) * 48 * 8 + (double)tr.count * 8);
   PetscCall(bo_memory_preflight(job->comm, &mem, job->memory_limit));
   PetscCall(PetscMalloc1(2 * tr.count, &target));
   PetscCall(bo_scene_shard_proportions(job->comm, &tr, target));
   for (int64_t s = 0; s < tr.count; s++) fg_mean += target[2 * s + 1] / (double)tr.count; /* replicated, same order everywhere */
   PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
 
-  PetscCall(PetscMalloc3(p.iterations, &loss, 2 * p.iterations, &terms, PetscMax(1, (ev->hi - ev->lo) * BO_SEG_NMETRICS), &rows));
-  for (int q = 0; q < p.nloss; q++) {
-    const bo_seg_loss_kind kind = p.loss[q];
-    const char            *ln   = bo_seg_loss_names[kind];
-    bo_head                head;
-    double                 seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap = INFINITY, gap;
-    int64_t                violations = 0, bad = 0;
-    hsize_t                dims[2];
+  PetscCall(PetscMalloc1(PetscMax(1, (ev->hi - ev->lo) * BO_SEG_NMETRICS), &rows));
+  if (p.descr) PetscCall(run_descriptors(job, &p, res.file, &tr, ev, rows));
+  else PetscCall(run_pixels(job, &p, res.file, &tr, ev, target, rows));
 
-    PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
-    PetscCall(train(job, &p, kind, &tr, target, &head, loss, terms, &seconds));
-    PetscCall(bo_seg_eval(&head, ev, rows));
-    for (int64_t s = 0; s < ev->hi - ev->lo; s++) {
-      bad += rows[s * BO_SEG_NMETRICS + 10] < 0;
-      min_gap = PetscMin(min_gap, rows[s * BO_SEG_NMETRICS + 10]);
-    }
-    PetscCallMPI(MPI_Allreduce(&bad, &violations, 1, MPI_INT64_T, MPI_SUM, job->comm));
-    gap = min_gap;
-    PetscCallMPI(MPI_Allreduce(&gap, &min_gap, 1, MPI_DOUBLE, MPI_MIN, job->comm));
-    PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
-
-    PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
-    dims[0] = (hsize_t)p.iterations; dims[1] = 2;
-    snprintf(name, sizeof name, "/%s/loss", ln);
-    PetscCall(bo_h5_write_array(res.file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, loss));
-    snprintf(name, sizeof name, "/%s/loss_terms", ln);
-    PetscCall(bo_h5_write_array(res.file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims, terms));
-    dims[0] = (hsize_t)head.nparam;
-    snprintf(name, sizeof name, "/%s/weights", ln);
-    PetscCall(bo_h5_write_array(res.file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, head.param));
-    snprintf(name, sizeof name, "/%s", ln);
-    PetscCall(bo_seg_eval_write(job, res.file, name, ev, rows, mean, ci));
-    PetscCall(bo_h5_attr_write_int64(res.file, name, "bound_violations", violations));
-    PetscCall(bo_h5_attr_write_double(res.file, name, "min_bound_gap", min_gap));
-    PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
-    PetscCall(PetscPrintf(job->comm, "train-seg: %-8s %d its: loss %.4g -> %.4g; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); CE >= KL on %lld/%lld images (min gap %.3g); %.3g pixels/s per iteration\n", ln, (int)p.iterations, loss[0], loss[p.iterations - 1], p.test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (long long)(ev->count - violations), (long long)ev->count, min_gap, (double)tr.count * (double)tr.npix * (double)p.iterations / seconds));
-    PetscCall(bo_head_destroy(&head));
+  PetscCall(bo_h5_attr_write_string(res.file, "/", "supervision", p.descr ? "descriptors" : "pixels"));
+  if (p.descr) {
+    PetscCall(bo_h5_attr_write_string(res.file, "/", "descriptors", p.descriptors));
+    PetscCall(bo_h5_attr_write_string(res.file, "/", "penalty", p.penalty));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "size_margin", p.bo.size_margin));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "centroid_margin", p.bo.centroid_margin));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "dist_margin", p.bo.dist_margin));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "length_margin", p.bo.length_margin));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "shape_weight", p.shape_weight));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "t0", p.t0));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "t_factor", p.t_factor));
+  } else {
+    PetscCall(bo_h5_attr_write_string(res.file, "/", "losses", p.losses));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "alpha", p.alpha));
+    PetscCall(bo_h5_attr_write_double(res.file, "/", "T", p.T));
   }
-  PetscCall(bo_h5_attr_write_string(res.file, "/", "losses", p.losses));
   PetscCall(bo_h5_attr_write_string(res.file, "/", "eval_set", p.test[0] ? p.test : job->input));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "train_scenes", tr.count));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "train_fg_fraction", fg_mean));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "eval_scenes", ev->count));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "features", tr.F));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "coords", p.coords ? 1 : 0));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "iterations", p.iterations));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "lr", p.lr));
-  PetscCall(bo_h5_attr_write_double(res.file, "/", "alpha", p.alpha));
-  PetscCall(bo_h5_attr_write_double(res.file, "/", "T", p.T));
+  PetscCall(bo_h5_attr_write_double(res.file, "/", "beta2", p.beta2));
   PetscCall(bo_results_commit(&res, job));
 
-  PetscCall(PetscFree3(loss, terms, rows));
+  PetscCall(PetscFree(rows));
   PetscCall(PetscFree(target));
-  PetscCall(bo_scene_shard_destroy(&tr));
-  if (p.test[0]) PetscCall(bo_scene_shard_destroy(&te));
+  PetscCall(PetscFree(tr_own));
+  PetscCall(PetscFree(te_own));
+  PetscCall(bo_scene_shard_destroy(&tr_file));
+  if (p.test[0]) PetscCall(bo_scene_shard_destroy(&te_file));
   PetscFunctionReturn(0);
 }

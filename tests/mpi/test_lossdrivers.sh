@@ -22,8 +22,10 @@ check "scenes: masks are 0 or 1 + the class of a pasted object; fg_fraction and 
 import h5py, numpy as np
 f = h5py.File('$D/sc1.h5', 'r'); fm = h5py.File('$D/fm.h5', 'r')
 im, m, lab, row = f['images'][:], f['masks'][:], f['objects/label'][:], f['objects/row'][:]
-assert im.shape == (7, 96 * 96) and m.shape == (7, 96 * 96) and f['features'].shape == (7, 96 * 96 * 14)
+assert im.shape == (7, 96, 96) and m.shape == (7, 96, 96) and f['features'].shape == (7, 96, 96, 14) and m.dtype == np.uint8
 assert f['images'].attrs['height'] == 96 and f['features'].attrs['channels'] == 14 and len(f['feature_names']) == 14
+names = [n.decode() for n in f['feature_names'][:]]; x = f['features'][2, :, :, names.index('x')]; y = f['features'][2, :, :, names.index('y')]
+assert np.allclose(x, np.arange(96)[None, :] / 95) and np.allclose(y, np.arange(96)[:, None] / 95)   # S x H x W x F: channel last
 for s in range(7):
     objs = lab[s][lab[s] >= 0]; assert 1 <= len(objs) <= 2
     assert set(np.unique(m[s])) <= {0} | set(int(c) + 1 for c in objs), (s, np.unique(m[s]), objs)
@@ -58,7 +60,16 @@ assert np.all(f['ce/loss_terms'][:, 1] == 0) and np.all(f['ce+l1/loss_terms'][:,
 assert abs(f['ce/loss'][0] - np.log(2)) < 1e-12   # a zero head predicts 1/2 everywhere"
 run_np 1 "${TS[@]}" -seg_loss ce+l1 -seg_alpha 0 -output "$D/l1a0.h5"
 check "train-seg: ce+l1 with alpha 0 trains exactly as ce" h5diff "$D/seg1.h5" "$D/l1a0.h5" /ce/weights /ce+l1/weights
-
+# scenes files of boundopt before N-D rows (S x (H W) images and masks, S x (H W F) features) read alike
+/usr/bin/python3 -c "
+import h5py
+a = h5py.File('$D/sc1.h5', 'r'); b = h5py.File('$D/sc1-flat.h5', 'w')
+for k in ('images', 'masks', 'features', 'fg_fraction', 'feature_names', 'objects/label', 'objects/row'):
+    v = a[k][()]; b.create_dataset(k, data=v.reshape(v.shape[0], -1) if v.ndim > 2 else v)
+for k in ('images', 'features'):
+    for n, x in a[k].attrs.items(): b[k].attrs[n] = x"
+run_np 2 "${TS[@]}" -input "$D/sc1-flat.h5" -seg_loss ce,ce+l1 -output "$D/seg-flat.h5" || fail "train-seg on a legacy scenes file" "$(cat "$D/err.txt")"
+check "train-seg: a legacy S x (H W) scenes file trains and evaluates exactly as its S x H x W copy" h5diff "$D/seg1.h5" "$D/seg-flat.h5" /ce /ce
 O=$SCRATCH/o; mkdir -p "$O"
 "$TOOLS/mkfeatures" "$D/nolab.h5" -n 20 -d 784 -labels none
 "$TOOLS/mkfeatures" "$D/d12.h5" -n 20 -d 12
@@ -75,6 +86,11 @@ expect_error "scenes: a missing texture"      1 'nope\.png: cannot open' "$O" 1 
 expect_error "train-seg: an unknown loss"     1 "option -seg_loss: 'focal'; expected ce, dice" "$O" 1 -task train-seg -input "$D/sc1.h5" -output "$O/t.h5" -seg_loss ce,focal
 expect_error "train-seg: scenes without feature fields" 1 'nofeat\.h5: no /features; expected a scenes file written with features: true' "$O" 3 -task train-seg -input "$D/nofeat.h5" -output "$O/t.h5"
 expect_error "train-seg: test scenes with other channels" 1 'f10\.h5: 10 feature channels; expected 14' "$O" 1 -task train-seg -input "$D/sc1.h5" -seg_test "$D/f10.h5" -output "$O/t.h5"
+/usr/bin/python3 -c "
+import h5py, numpy as np
+a = h5py.File('$D/sc1.h5', 'r'); b = h5py.File('$D/badshape.h5', 'w')
+b['masks'] = a['masks'][()]; b['images'] = a['images'][()]; b['features'] = a['features'][:, :, :95, :]"
+expect_error "train-seg: feature fields that do not match the masks" 1 'badshape\.h5: /features does not match /masks \(7 x 96 x 96\); expected S x H x W x F' "$O" 2 -task train-seg -input "$D/badshape.h5" -output "$O/t.h5"
 expect_error "train-seg: more scenes than the file has" 1 'sc1\.h5: 7 scenes; expected at least the 9 asked for' "$O" 1 -task train-seg -input "$D/sc1.h5" -seg_scenes 9 -output "$O/t.h5"
 expect_error "train-seg: a non-positive learning rate" 1 'option -seg_lr: 0\.?; expected lr > 0' "$O" 1 -task train-seg -input "$D/sc1.h5" -seg_lr 0 -output "$O/t.h5"
 
@@ -98,10 +114,26 @@ for m in ('init', 'ce', 'ce+h', 'repri', 'oracle'):
     assert np.allclose(f[m + '/task_iou_fg'][:], c[:, 0] / np.maximum(c[:, 1], 1))
 assert f['repri/loss'].shape == (5, 12) and 'loss' not in f['init']
 assert np.all(f['ce/loss'][:, -1] < f['ce/loss'][:, 0])"
+# checkpoint on a signal at a task boundary, resume at another rank count: the same results
+CK=(-task fewshot-seg -input "$D/fs-scenes.h5" -seed 2026 -fsseg_tasks 6 -fsseg_iters 12 -fsseg_t_pi 4 -fsseg_classes 0,6 -fsseg_method ce,repri,oracle -checkpoint_file "$D/fsseg.ck.h5")
+run_np 2 "${CK[@]}" -output "$D/fsck-ref.h5" -restart false || fail "fewshot-seg with a checkpoint file" "$(cat "$D/err.txt")"
+run_np 2 "${CK[@]}" -output "$D/fsck.h5" -debug_signal_at 1; rc=$?
+check "fewshot-seg: a signal mid-run exits 3 with a checkpoint and no results" bash -c "[ $rc = 3 ] && [ -f '$D/fsseg.ck.h5' ] && [ ! -f '$D/fsck.h5' ]"
+check "fewshot-seg: the checkpoint holds some tasks done, not all, with their results" /usr/bin/python3 -c "
+import h5py; f = h5py.File('$D/fsseg.ck.h5', 'r'); d = f['rows/done'][()].ravel(); r = f['rows/accuracy'][()]
+assert 0 < d.sum() < 6 and r.shape == (6, 3 + 1 + 3 * (6 + 12)), (d, r.shape)
+assert all(r[t, 0] in (0, 6) for t in range(6) if d[t]) and not r[d == 0].any()"
+cp "$D/fsseg.ck.h5" "$D/other.ck.h5"
+run_np 3 "${CK[@]}" -output "$D/fsck.h5" || fail "fewshot-seg resumed at 3 ranks" "$(cat "$D/err.txt")"
+check "fewshot-seg: resumed at 3 ranks, results equal an uninterrupted run" same_results "$D/fsck-ref.h5" "$D/fsck.h5"
+check "fewshot-seg: the resume skipped the done tasks; the checkpoint is removed once the job is done" bash -c "grep -q 'resuming from .*fsseg.ck.h5: 4 of 6 tasks done' '$D/out.txt' && [ ! -f '$D/fsseg.ck.h5' ]"
+run_np 1 "${CK[@]}" -output "$D/fsck1.h5" -restart false
+check "fewshot-seg: the checkpointed job at 1 rank equals its 2-rank run" same_results "$D/fsck-ref.h5" "$D/fsck1.h5"
 E=(-task fewshot-seg -input "$D/fs-scenes.h5" -output "$O/f.h5" -fsseg_tasks 2)
 expect_error "fewshot-seg: an unknown method"  1 "option -fsseg_method: 'tim'; expected init, ce" "$O" 1 "${E[@]}" -fsseg_method ce,tim
 expect_error "fewshot-seg: a class in too few scenes" 1 'class 0 is in [0-9]+ scenes; expected at least shots \+ 1 = 30' "$O" 3 "${E[@]}" -fsseg_classes 0 -fsseg_shots 29
 expect_error "fewshot-seg: scenes without feature fields" 1 'nofeat\.h5: no /features' "$O" 1 -task fewshot-seg -input "$D/nofeat.h5" -output "$O/f.h5"
+expect_error "fewshot-seg: the checkpoint of another job" 1 'other\.ck\.h5: checkpoint of another job \(options or input differ\)' "$O" 2 "${E[@]}" -checkpoint_file "$D/other.ck.h5"
 
 # adapt: SFDA from the train-seg ce head (source: brick/grass) to gravel scenes with the gamma/contrast map
 run_np 2 -task scenes -input "$D/fm.h5" -seed 2026 -scenes_textures "$TEX/gravel.png" -scenes_gamma 0.7 -scenes_contrast 0.8 -scenes_count 5 -scenes_features -scenes_split test -output "$D/tgt.h5"

@@ -175,6 +175,8 @@ static PetscErrorCode dice_w(batch *t, const void *c, double w, double *v, doubl
   return bo_loss_dice(&t->b, t->y, t->cw, *form, w, v, g);
 }
 static PetscErrorCode fr_w(batch *t, const void *c, double w, double *v, double *g, double *g2) { return bo_loss_fisher_rao(&t->b, t->z2, *(const double *)c, w, v, g, g2); }
+/* KD: the student is the batch's logits, the teacher its second logits (detached: one side). */
+static PetscErrorCode kd_w(batch *t, const void *c, double w, double *v, double *g, double *g2) { return bo_loss_kd(&t->b, t->z2, *(const double *)c, w, v, g); }
 
 /* ---------------------------------------------------------------- gradients */
 
@@ -221,6 +223,15 @@ static void dice_and_fisher_rao_gradients_equal_central_differences(void **state
   for (int64_t i = 0; i < t.n * t.k; i++) t.z2[i] = t.z[i] + 3e-4 * sin((double)i);
   check_gradient("fisher-rao near coincidence", fr_w, &guard0, &t, PETSC_TRUE, 1e-7);
   batch_free(&t);
+}
+
+static void kd_gradient_equals_central_differences(void **state)
+{
+  (void)state;
+  const double T2 = 2.0, T1 = 1.0, T05 = 0.5;
+  check_gradient_sizes("kd T 2", kd_w, &T2, PETSC_FALSE, 2, 1.0);
+  check_gradient_sizes("kd T 1", kd_w, &T1, PETSC_FALSE, 2, 1.0);
+  check_gradient_sizes("kd T 0.5", kd_w, &T05, PETSC_FALSE, 2, 0.5);
 }
 
 /* Shape and CRF on an h x w image: terms of the logits through a fixture struct. */
@@ -494,6 +505,37 @@ static void fisher_rao_is_zero_on_equal_logits_and_matches_the_binary_closed_for
   assert_close(bo_fr_g(0.0), PETSC_PI / 2, 1e-15, "g(0)");
 }
 
+static void kd_is_zero_at_the_teacher_and_without_valid_pixels_and_matches_the_kl_formula(void **state)
+{
+  (void)state;
+  batch  t;
+  double v, g[30] = {0}, want = 0;
+  batch_make(&t, 13, 10, 3, 1, PETSC_TRUE);
+  OK(bo_loss_kd(&t.b, t.z, 2.0, 1, &v, g)); /* student = teacher */
+  assert_true(v == 0);
+  for (int i = 0; i < 30; i++) assert_true(g[i] == 0);
+  /* the mean of m_i KL(q_T,i || q_S,i) over N = sum m, q = softmax(z / T), by hand */
+  double N = 0;
+  for (int64_t i = 0; i < t.n; i++) {
+    double qs[3], qt[3], ss = 0, st = 0, kl = 0;
+    for (int c = 0; c < 3; c++) ss += qs[c] = exp(t.z[i * 3 + c] / 3.0), st += qt[c] = exp(t.z2[i * 3 + c] / 3.0);
+    for (int c = 0; c < 3; c++) kl += qt[c] / st * log((qt[c] / st) / (qs[c] / ss));
+    want += t.mask[i] * kl, N += t.mask[i];
+  }
+  OK(bo_loss_kd(&t.b, t.z2, 3.0, 1, &v, NULL));
+  assert_close(v, want / N, 1e-14, "KD against the hand-computed mean KL(q_T || q_S)");
+  /* an empty mask: 0, no gradient; a teacher far more confident than its underflow: finite */
+  for (int64_t i = 0; i < t.n; i++) t.mask[i] = 0;
+  OK(bo_loss_kd(&t.b, t.z2, 2.0, 1, &v, g));
+  assert_true(v == 0);
+  for (int i = 0; i < 30; i++) assert_true(g[i] == 0);
+  for (int64_t i = 0; i < t.n; i++) t.mask[i] = 1;
+  t.z2[0] = 1e4, t.z[1] = -1e4;
+  OK(bo_loss_kd(&t.b, t.z2, 1.0, 1, &v, g));
+  assert_true(isfinite(v) && v > 0);
+  batch_free(&t);
+}
+
 static void extended_log_barrier_is_c1_at_the_switch_and_quad_is_relu_squared(void **state)
 {
   (void)state;
@@ -584,7 +626,7 @@ static void values_and_gradients_do_not_depend_on_the_row_order(void **state)
   batch        t, u;
   bo_prop_opts o = {BO_PROP_MEAN, 10.0, 1e-10};
   const int    n = 300, k = 4;
-  double      *g = calloc((size_t)(n * k), sizeof *g), *gu = calloc((size_t)(n * k), sizeof *gu), v[6], vu[6];
+  double      *g = calloc((size_t)(n * k), sizeof *g), *gu = calloc((size_t)(n * k), sizeof *gu), v[7], vu[7];
   batch_make(&t, 11, n, k, 3, PETSC_TRUE);
   batch_make(&u, 11, n, k, 3, PETSC_TRUE);
   for (int i = 0; i < n; i++) { /* u = t with rows reversed */
@@ -602,8 +644,9 @@ static void values_and_gradients_do_not_depend_on_the_row_order(void **state)
     OK(bo_loss_l1_prop(&x->b, &o, x->target, 2, &vx[3], gx));
     OK(bo_loss_dice(&x->b, x->y, NULL, BO_DICE_LINEAR, 1, &vx[4], gx));
     OK(bo_loss_fisher_rao(&x->b, x->z2, 0, 1, &vx[5], gx, NULL));
+    OK(bo_loss_kd(&x->b, x->z2, 2.0, 0.7, &vx[6], gx));
   }
-  for (int j = 0; j < 6; j++)
+  for (int j = 0; j < 7; j++)
     if (memcmp(&v[j], &vu[j], sizeof(double))) fail_msg("term %d: %.17g vs %.17g after reversing the rows", j, v[j], vu[j]);
   for (int i = 0; i < n; i++)
     if (memcmp(g + i * k, gu + (n - 1 - i) * k, sizeof(double) * k)) fail_msg("row %d: gradient differs after reversing the rows", i);
@@ -649,6 +692,12 @@ static void bad_inputs_give_one_line_errors(void **state)
   EXPECT_INPUT_ERROR(bo_loss_shape(2, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 0, 1, &v, NULL), "t = 0");
   EXPECT_INPUT_ERROR(bo_loss_shape(0, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 1, 1, &v, NULL), "image 0 x 3");
   EXPECT_INPUT_ERROR(bo_loss_crf(2, 3, 2, t.z, NULL, 2, img, 0, 10, 1, &v, NULL), "sigma_xy = 0");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 0, 1, &v, NULL), "kd: T = 0");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, NULL, 1, 1, &v, NULL), "kd: teacher is NULL");
+  t.z2[3] = INFINITY;
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "kd: teacher[1][1] = inf");
+  t.b.k = 1;
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "kd: k = 1");
   batch_free(&t);
 }
 
@@ -659,6 +708,7 @@ int main(int argc, char **argv)
     PROPERTY("KL both directions, marginal entropy and L1 on proportions (mean, T 10 + smoothing, maxnorm): gradients equal central differences", proportion_term_gradients_equal_central_differences),
     PROPERTY("soft Dice (linear, log) and Fisher-Rao (both sides, guard 0 and 1e-6, near coincidence) gradients equal central differences", dice_and_fisher_rao_gradients_equal_central_differences),
     PROPERTY("shape descriptors (each and combined), the bounded ELB/quadratic penalty and the dense CRF: gradients equal central differences", shape_and_crf_gradients_equal_central_differences),
+    PROPERTY("KD (teacher detached, T 0.5, 1, 2) gradients equal central differences (relative 1e-6), masked, 5 sizes", kd_gradient_equals_central_differences),
     PROPERTY("CE is log k on uniform logits, equals -log softmax on one pixel, and is 0 with no gradient when nothing is labelled", ce_is_log_k_on_uniform_logits_and_zero_without_labelled_pixels),
     PROPERTY("entropy is log k with zero gradient on uniform rows; on logits (0, u) dL/du = -u p (1-p)/N", entropy_is_log_k_on_uniform_logits_and_follows_the_binary_logit_formula),
     PROPERTY("marginal entropy is log k on balanced predictions; empty groups are left out of the mean", marginal_entropy_is_log_k_on_balanced_predictions_and_skips_empty_groups),
@@ -667,6 +717,7 @@ int main(int argc, char **argv)
     PROPERTY("L1 on proportions: sign(0) = 0 gives no gradient at the target; one class off by e costs e/(k G)", l1_has_no_gradient_where_proportions_equal_the_target),
     PROPERTY("Dice is 0 on confident correct predictions (empty class masked), matches a hand computation, and is 0 with nothing labelled", dice_is_zero_on_confident_correct_predictions_and_masks_empty_classes),
     PROPERTY("Fisher-Rao is 0 with zero gradient at coincidence, matches the binary arctan closed form, and g's series joins its closed form", fisher_rao_is_zero_on_equal_logits_and_matches_the_binary_closed_form),
+    PROPERTY("KD is 0 with no gradient at the teacher and with an empty mask, equals the hand-computed mean KL(q_T || q_S), and stays finite where q underflows", kd_is_zero_at_the_teacher_and_without_valid_pixels_and_matches_the_kl_formula),
     PROPERTY("the extended log-barrier is C1 at -1/t^2 and the log barrier inside; quad is relu^2", extended_log_barrier_is_c1_at_the_switch_and_quad_is_relu_squared),
     PROPERTY("shape descriptors of a hard 4 x 4 square are its size, centre, std and boundary length; an empty map gives 0 and no gradient", shape_descriptors_of_a_hard_square_are_its_geometry),
     PROPERTY("the dense CRF term equals the explicit pairwise sum, and is 0 when the mask is empty", crf_equals_the_pairwise_sum_and_is_zero_when_masked_out),

@@ -247,32 +247,6 @@ static void image_metrics_count_and_the_ce_kl_bound_holds(void **state)
   EXPECT_INPUT_ERROR(bo_seg_image_metrics(20, zp, y, &m), "segloss: ", "label 2");
 }
 
-static void kd_gradient_matches_central_differences_and_vanishes_at_the_teacher(void **state)
-{
-  (void)state;
-  enum { N = 12, K = 3 };
-  double zs[N * K], zt[N * K], m[N], g[N * K] = {0}, v, vp, vm;
-  bo_rng r;
-  bo_rng_init(&r, 21, 0, 0);
-  for (int i = 0; i < N * K; i++) { zs[i] = 2 * bo_rng_normal(&r); zt[i] = 2 * bo_rng_normal(&r); }
-  for (int i = 0; i < N; i++) m[i] = i % 4 ? 1.0 : 0.5;
-  bo_loss_batch b = {.comm = PETSC_COMM_SELF, .n = N, .k = K, .logits = zs, .mask = m, .ngroups = 1};
-  OK(bo_loss_kd(&b, zt, 2.0, 1.0, &v, g));
-  assert_true(v > 0);
-  for (int i = 0; i < N * K; i++) {
-    const double h = 1e-5, z0 = zs[i];
-    zs[i] = z0 + h; OK(bo_loss_kd(&b, zt, 2.0, 1.0, &vp, NULL));
-    zs[i] = z0 - h; OK(bo_loss_kd(&b, zt, 2.0, 1.0, &vm, NULL));
-    zs[i] = z0;
-    const double fd = (vp - vm) / (2 * h);
-    if (fabs(fd - g[i]) > 1e-6 * fmax(1, fabs(fd))) fail_msg("logit %d: gradient %.12g, central difference %.12g", i, g[i], fd);
-  }
-  double g0[N * K] = {0};
-  OK(bo_loss_kd(&b, zs, 2.0, 1.0, &v, g0));
-  assert_true(fabs(v) < 1e-15);
-  for (int i = 0; i < N * K; i++) assert_true(g0[i] == 0);
-}
-
 static void weak_labels_are_a_foreground_disk_and_sfda_is_its_terms(void **state)
 {
   (void)state;
@@ -345,7 +319,6 @@ int main(int argc, char **argv)
     PROPERTY("a resampled object's mask area scales with scale^2 (0.5, 1, 3)", bilinear_resampling_keeps_area_to_first_order),
     PROPERTY("objects larger than the scene, small textures, empty row ranges and bad contrast give one-line USER_INPUT errors", bad_scene_options_give_one_line_errors),
     PROPERTY("ce+l1 is CE + alpha L1 (values and gradients), alpha 0 gives CE, Dice ignores the groups", compound_losses_are_their_terms_and_alpha_zero_is_ce),
-    PROPERTY("KD gradient (teacher detached) matches central differences; KD is 0 with no gradient when student = teacher", kd_gradient_matches_central_differences_and_vanishes_at_the_teacher),
     PROPERTY("weak labels are a radius-r disk of foreground pixels (none without foreground); SFDA is entropy + KL, l_prior 0 the entropy alone", weak_labels_are_a_foreground_disk_and_sfda_is_its_terms),
     PROPERTY("RePRI: init takes no step, CE decreases its loss, oracle uses the true pi, repri estimates one and segments a separable toy", repri_modes_do_what_they_say),
     PROPERTY("image metrics are exact on a perfect prediction and CE >= KL(pi || pihat) on 2000 random images", image_metrics_count_and_the_ce_kl_bound_holds),

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Integration: task train-seg with shape descriptors as the only supervision (supervision:
+# descriptors, arXiv 2105.00859) on small composited scenes (48 x 48, Fashion-MNIST test images on
+# the bundled textures): identical heads, bounds and metrics at 1, 2 and 3 ranks; the bounds contain
+# the true descriptors of every training mask (computed here independently); the t schedule; the
+# x, y channels on and off; the bad inputs it refuses with one line.
+source "$(dirname "$0")/../lib.sh"
+D=$SCRATCH
+FM=/usr/share/datasets/fashion-mnist
+TEX=jobs/data/textures
+run_np 2 -task import -output "$D/fm.h5" -import_images "$FM/t10k-images-idx3-ubyte.gz" -import_labels "$FM/t10k-labels-idx1-ubyte.gz" || fail "import the Fashion-MNIST test images" "$(cat "$D/err.txt")"
+SC=(-task scenes -input "$D/fm.h5" -seed 2026 -scenes_textures "$TEX/brick.png,$TEX/grass.png" -scenes_size 48 -scenes_scale 1,1.5 -scenes_features)
+run_np 2 "${SC[@]}" -scenes_count 7 -output "$D/train.h5" || fail "scenes (train)" "$(cat "$D/err.txt")"
+run_np 2 "${SC[@]}" -scenes_count 5 -scenes_split test -output "$D/test.h5" || fail "scenes (test)" "$(cat "$D/err.txt")"
+
+TS=(-task train-seg -input "$D/train.h5" -seg_test "$D/test.h5" -seg_supervision descriptors -seg_descriptors "size,size+centroid+dist+length" -seg_iterations 6 -seg_lr 0.05)
+for p in $RANKS; do run_np "$p" "${TS[@]}" -output "$D/d$p.h5" || fail "train-seg descriptors at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "descriptors: identical heads, losses, bounds and metrics at 1 and $p ranks" same_results "$D/d1.h5" "$D/d$p.h5"; done
+run_np 3 "${TS[@]}" -seg_penalty quad -seg_descriptors size+length -output "$D/q3.h5" || fail "quad at 3 ranks" "$(cat "$D/err.txt")"
+check "descriptors: bounds contain each training mask's size, centroid, spread and length (spec margins); unused ones are inactive; t = 1.1^i" /usr/bin/python3 -c "
+import h5py, numpy as np
+f, s = h5py.File('$D/d1.h5', 'r'), h5py.File('$D/train.h5', 'r')
+assert f.attrs['supervision'] == b'descriptors' and f.attrs['centroid_margin'] == 7.5 and f.attrs['size_margin'] == 0.1
+m = (s['masks'][()].reshape(7, 48, 48) > 0).astype(float)
+def desc(g):   # size, cx, cy, dx, dy, length of a 0/1 map, x = column
+    S = g.sum(); yy, xx = np.mgrid[0:48, 0:48]; cx, cy = (g * xx).sum() / S, (g * yy).sum() / S
+    dx, dy = np.sqrt((g * (xx - cx) ** 2).sum() / S), np.sqrt((g * (yy - cy) ** 2).sum() / S)
+    L = (g[:, 1:] != g[:, :-1]).sum() + (g[1:, :] != g[:-1, :]).sum() + (g[1:, 1:] != g[:-1, :-1]).sum() + (g[1:, :-1] != g[:-1, 1:]).sum()
+    return np.array([S, cx, cy, dx, dy, L])
+for grp, used in (('size', [[0], [0]]), ('size+centroid+dist+length', [[0], [0, 1, 2, 3, 4, 5]])):
+    b = f[grp]['bounds'][()]; assert b.shape == (7, 24)
+    lo, hi = b[:, :12].reshape(7, 2, 6), b[:, 12:].reshape(7, 2, 6)
+    for i in range(7):
+        for c, g in ((0, 1 - m[i]), (1, m[i])):
+            d = desc(g)
+            for j in range(6):
+                if j in used[c]: assert lo[i, c, j] <= d[j] + 1e-9 <= hi[i, c, j] + 2e-9, (grp, i, c, j, lo[i, c, j], d[j], hi[i, c, j])
+                else: assert lo[i, c, j] > hi[i, c, j], (grp, i, c, j)
+        assert abs(hi[i, 1, 0] - 1.1 * m[i].sum()) < 1e-9 and (grp == 'size' or abs(lo[i, 1, 1] - (desc(m[i])[1] - 7.5)) < 1e-9)
+    g = f[grp]; assert g['weights'].shape == (30,) and g['eval/metrics'].shape == (5, 11) and g.attrs['penalty'] == b'elb'
+    assert g.attrs['constraints'] == 2 * 7 * (2 if grp == 'size' else 7) and 0 <= g.attrs['violated'] <= g.attrs['constraints']
+    assert np.allclose(g['t'][()], 1.1 ** np.arange(6), rtol=1e-12) and np.all(np.isfinite(g['loss'][()]))
+q = h5py.File('$D/q3.h5', 'r')['size+length']; b = q['bounds'][()]
+assert q.attrs['penalty'] == b'quad' and q.attrs['constraints'] == 2 * 7 * 3 and np.all(b[:, [0, 6, 11]] <= b[:, [12, 18, 23]]) and np.all(np.isfinite(q['loss'][()]))"
+run_np 2 "${TS[@]}" -seg_descriptors size -seg_coords false -output "$D/nocoords.h5"
+run_np 2 "${SC[@]}" -scenes_count 7 -scenes_feat_position false -output "$D/nopos.h5"
+run_np 2 -task train-seg -input "$D/nopos.h5" -seg_supervision descriptors -seg_descriptors size -seg_iterations 2 -output "$D/appended.h5"
+check "descriptors: -seg_coords false drops x, y (26 weights); scenes without x, y get them appended (30)" /usr/bin/python3 -c "
+import h5py
+a, b = h5py.File('$D/nocoords.h5', 'r'), h5py.File('$D/appended.h5', 'r')
+assert a['size/weights'].shape == (26,) and a.attrs['features'] == 12 and a.attrs['coords'] == 0
+assert b['size/weights'].shape == (30,) and b.attrs['features'] == 14 and b.attrs['coords'] == 1"
+
+O=$SCRATCH/o; mkdir -p "$O"
+E=(-task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision descriptors)
+expect_error "descriptors: an unknown supervision"   1 "option -seg_supervision: 'boxes'; expected pixels or descriptors" "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision boxes
+expect_error "descriptors: an unknown descriptor"    1 "option -seg_descriptors: 'area' in 'size\+area'; expected size, centroid, dist, length" "$O" 2 "${E[@]}" -seg_descriptors size,size+area
+expect_error "descriptors: a negative margin"        1 'option -seg_centroid_margin: -2\.?; expected a margin >= 0' "$O" 3 "${E[@]}" -seg_centroid_margin -2
+expect_error "descriptors: an unknown penalty"       1 "option -seg_penalty: 'l1'; expected elb or quad" "$O" 2 "${E[@]}" -seg_penalty l1
+expect_error "descriptors: a shrinking t"            1 'option -seg_t_factor: 0\.5; expected a factor >= 1' "$O" 1 "${E[@]}" -seg_t_factor 0.5
+expect_error "descriptors: no descriptor set"        1 'option -seg_descriptors: empty; expected at least one set' "$O" 1 "${E[@]}" -seg_descriptors ","
