@@ -13,11 +13,11 @@
 #         FAISS, full cluster jobs (kmeans, slk-ms, slk-means) with NMI/ACC, scaling 1 -> 2 ranks
 #   fewshot  benchmarks/fewshot.sh (tasks/s per method, D 64/640) and fewshot_quality.sh (accuracy of
 #         every method)
-# Those four run by default (make bench).  Only on request (ONLY=name), because they are long:
+#   losses_throughput  benchmarks/losses/throughput.sh: train-seg pixels/s per iteration at 1 and 2
+#         ranks (~1 min)
+# Those five run by default (make bench).  Only on request (ONLY=name), because they are long:
 #   losses             benchmarks/losses/run.sh: the four loss-engine drivers' claims with CIs and
 #                      the training throughput at 1 and 2 ranks (~70 min)
-#   losses_throughput  benchmarks/losses/throughput.sh alone: train-seg pixels/s per iteration at
-#                      1 and 2 ranks (~1 min)
 #   image              benchmarks/image/run.sh (~45 min)
 #   fewshot_torch      TIM against PyTorch on replayed tasks (long)
 # Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca, cluster, fewshot, or one above),
@@ -97,7 +97,7 @@ fi
 if [ "$ONLY" = losses ]; then # about 70 minutes (four drivers' comparisons and their throughput): only on request
   BIN="$BIN" bash benchmarks/losses/run.sh >>"$tmp" || die "benchmarks/losses/run.sh failed; expected JSON lines"
 fi
-if [ "$ONLY" = losses_throughput ]; then # about a minute: train-seg pixels/s per iteration at 1 and 2 ranks
+if [ -z "$ONLY" ] || [ "$ONLY" = losses_throughput ]; then # about a minute: train-seg pixels/s per iteration at 1 and 2 ranks
   BIN="$BIN" bash benchmarks/losses/throughput.sh >>"$tmp" || die "benchmarks/losses/throughput.sh failed; expected JSON lines"
 fi
 if [ "$ONLY" = image ]; then # about 45 minutes (exact-AM limits, deblurring tuning): only on request
