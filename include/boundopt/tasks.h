@@ -20,6 +20,7 @@ PetscErrorCode bo_task_adapt(bo_job *job);
 PetscErrorCode bo_task_cluster(bo_job *job);
 PetscErrorCode bo_task_fewshot(bo_job *job);
 PetscErrorCode bo_task_fewshot_seg(bo_job *job);
+PetscErrorCode bo_task_fire_gauss(bo_job *job);
 PetscErrorCode bo_task_import(bo_job *job);
 PetscErrorCode bo_task_info(bo_job *job);
 PetscErrorCode bo_task_knn(bo_job *job);

@@ -10,6 +10,7 @@ static const struct {
   {"cluster",    bo_task_cluster},
   {"fewshot",    bo_task_fewshot},
   {"fewshot-seg", bo_task_fewshot_seg},
+  {"fire-gauss", bo_task_fire_gauss},
   {"import",     bo_task_import},
   {"info",       bo_task_info},
   {"knn",        bo_task_knn},
