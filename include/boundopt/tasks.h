@@ -18,6 +18,7 @@ PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len);
 
 PetscErrorCode bo_task_adapt(bo_job *job);
 PetscErrorCode bo_task_cluster(bo_job *job);
+PetscErrorCode bo_task_fcam(bo_job *job);
 PetscErrorCode bo_task_fewshot(bo_job *job);
 PetscErrorCode bo_task_fewshot_seg(bo_job *job);
 PetscErrorCode bo_task_fire_gauss(bo_job *job);

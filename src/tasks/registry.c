@@ -8,6 +8,7 @@ static const struct {
 } tasks[] = {
   {"adapt",      bo_task_adapt},
   {"cluster",    bo_task_cluster},
+  {"fcam",       bo_task_fcam},
   {"fewshot",    bo_task_fewshot},
   {"fewshot-seg", bo_task_fewshot_seg},
   {"fire-gauss", bo_task_fire_gauss},
