@@ -17,7 +17,15 @@ Each repetition runs, alternately:
      reading the features file and the task indices with h5py.
 Prints one JSON line: the medians of both times over the repetitions, their ratio
 (torch / boundopt: > 1 means boundopt faster), per-task times (time / tasks), both mean accuracies
-and the fraction of tasks whose query predictions agree exactly.
+and the fraction of tasks whose query predictions agree exactly; and, on stderr, one
+"fewshot_torch: RATIO ..." line with the same ratios in words.
+
+CPU times, for a loaded machine (other processes steal wall time from both sides alike only on
+average; CPU time is what each side itself consumed): PyTorch's is time.process_time() over the
+timed part (all its threads; OpenMP worker threads that spin while waiting count too).
+boundopt's is the user + system time of the whole mpirun (getrusage of the child processes: all
+ranks, including start-up, reading and writing, and MPI's polling), so it overstates boundopt's
+compute CPU time: the CPU ratio is a lower bound on the compute-only one.
 
 The PyTorch side is written from the spec (clustering-fewshot.md section 8) and solvers/tim.c, op
 for op: features L2-normalised per row (a zero row stays 0); W_0 = support class means;
@@ -35,6 +43,7 @@ in torch 1.13 on CPU, baddbmm with a broadcast bias copies it and then calls add
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -149,9 +158,12 @@ def run_boundopt(a, res):
            "-fewshot_tasks", str(a.tasks), "-fewshot_norm", "l2", "-fewshot_save_tasks"]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", HDF5_USE_FILE_LOCKING="FALSE")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with h5py.File(res, "r") as f:
-        return {"compute": float(f["/meta/timings/compute"][()]),
+        return {"compute": float(f["/meta/timings/compute"][()]), "cpu": cpu,
                 "support": np.asarray(f["/tasks/support"][()], dtype=np.int64),
                 "query": np.asarray(f["/tasks/query"][()], dtype=np.int64),
                 "pred": np.asarray(f[f"/{a.method}/predictions"][()]),
@@ -190,30 +202,38 @@ def main():
         labels = np.asarray(f["/labels"][()])
     d = feats.shape[1]
     res = os.path.join(a.out, f"fewshot-torch-{a.method}-{d}.h5")
-    b_times, t_times, loads = [], [], []
+    b_times, t_times, b_cpus, t_cpus, loads = [], [], [], [], []
     b = t_pred = t_acc = None
     torch_repeatable = True
     for r in range(a.reps):
         print(f"fewshot_torch: {a.method} D={d} rep {r + 1}/{a.reps}: boundopt, {a.ranks} ranks", file=sys.stderr)
         b = run_boundopt(a, res)
         b_times.append(b["compute"])
+        b_cpus.append(b["cpu"])
         ways_label = check_tasks(labels, b)
         support, query = torch.from_numpy(b["support"]), torch.from_numpy(b["query"])
         print(f"fewshot_torch: {a.method} D={d} rep {r + 1}/{a.reps}: torch, {a.threads} threads", file=sys.stderr)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         pred, acc = run_torch(a.method, feats, support, query, a.chunk)
         t_times.append(time.perf_counter() - t0)
+        t_cpus.append(time.process_time() - c0)
         loads.append(os.getloadavg()[0])
         if t_pred is not None and not torch.equal(pred, t_pred):
             torch_repeatable = False
         t_pred, t_acc = pred, acc
-        print(f"fewshot_torch:   boundopt {b_times[-1]:.3f} s, torch {t_times[-1]:.3f} s, load {loads[-1]:.2f}", file=sys.stderr)
+        print(f"fewshot_torch:   boundopt {b_times[-1]:.3f} s (CPU {b_cpus[-1]:.2f} s), torch {t_times[-1]:.3f} s (CPU {t_cpus[-1]:.2f} s), "
+              f"ratio {t_times[-1] / b_times[-1]:.2f} (CPU {t_cpus[-1] / b_cpus[-1]:.2f}), load {loads[-1]:.2f}", file=sys.stderr)
 
     # predictions in the input's label space, like boundopt's /<method>/predictions
     t_pred_labels = np.take_along_axis(ways_label, t_pred.numpy(), axis=1)
     agree = (t_pred_labels == b["pred"]).all(axis=1)
     tb, tt = statistics.median(b_times), statistics.median(t_times)
+    cb, ct = statistics.median(b_cpus), statistics.median(t_cpus)
     b_acc, torch_acc = 100 * b["mean_accuracy"], 100 * float(t_acc.mean())
+    print(f"fewshot_torch: RATIO {a.method} D={d} tasks={a.tasks}: torch/boundopt per task {tt / tb:.2f}x wall "
+          f"(per rep {', '.join(f'{x / y:.2f}' for x, y in zip(t_times, b_times))}), {ct / cb:.2f}x CPU; "
+          f"boundopt {1000 * tb / a.tasks:.3f} ms/task, torch {1000 * tt / a.tasks:.3f} ms/task; "
+          f"accuracy boundopt {b_acc:.4f} torch {torch_acc:.4f}; load {statistics.median(loads):.2f}", file=sys.stderr)
     print(json.dumps({
         "bench": "fewshot_torch", "method": a.method, "d": d, "tasks": a.tasks,
         "ways": WAYS, "shots": SHOTS, "queries": QUERIES,
@@ -222,12 +242,16 @@ def main():
         "boundopt_compute_seconds": round(tb, 4), "torch_seconds": round(tt, 4),
         "boundopt_ms_per_task": round(1000 * tb / a.tasks, 4), "torch_ms_per_task": round(1000 * tt / a.tasks, 4),
         "ratio_torch_over_boundopt": round(tt / tb, 3),
+        "ratios_per_rep": [round(x / y, 3) for x, y in zip(t_times, b_times)],
+        "boundopt_cpu_seconds": round(cb, 3), "torch_cpu_seconds": round(ct, 3),
+        "cpu_ratio_torch_over_boundopt": round(ct / cb, 3),
         "boundopt_accuracy": round(b_acc, 3), "torch_accuracy": round(torch_acc, 3),
         "accuracy_diff_points": round(torch_acc - b_acc, 3),
         "tasks_same_predictions": round(float(agree.mean()), 5),
         "queries_same_prediction": round(float((t_pred_labels == b["pred"]).mean()), 6),
         "torch_repeatable": torch_repeatable,
         "boundopt_seconds_all": [round(x, 3) for x in b_times], "torch_seconds_all": [round(x, 3) for x in t_times],
+        "boundopt_cpu_seconds_all": [round(x, 3) for x in b_cpus], "torch_cpu_seconds_all": [round(x, 3) for x in t_cpus],
         "load": round(statistics.median(loads), 2), "torch": torch.__version__,
     }), flush=True)
 

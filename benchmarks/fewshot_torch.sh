@@ -5,6 +5,11 @@
 # benchmarks/fewshot_torch.py for what is timed and compared).
 #
 #   BUILD=build BIN=bin bash benchmarks/fewshot_torch.sh
+#   REPS=2 DIMS=64 METHODS=tim-adm BUILD=build BIN=bin bash benchmarks/fewshot_torch.sh   # one case
+#
+# Ends with one "RATIO" line per case (also printed as each case ends, on stderr): torch / boundopt
+# per task, wall (same run, medians) and CPU time.  The JSON lines are also appended to
+# benchmarks/out/fewshot_torch.jsonl.  On a loaded machine read the CPU ratio and the load.
 #
 # Tasks: 5-way 5-shot 15 queries from Fashion-MNIST novel classes 5-9, features PCA-D fitted on the
 # base classes 0-4, then L2 (jobs/fmnist-pca64-base.yaml; D = 640 is the same recipe, as in
@@ -27,6 +32,7 @@ die() { echo "boundopt: bench fewshot_torch: $*" >&2; exit 1; }
 [ -x "$PY" ] && "$PY" -c 'import torch, h5py, numpy' 2>/dev/null ||
   die "the peer (python3-torch, python3-h5py, python3-numpy for $PY) is missing; expected them installed: apt-get install python3-torch python3-h5py"
 mkdir -p "$out"
+log=$(mktemp)
 
 data=$out/fashion-mnist.h5
 [ -f "$data" ] || mpirun -q -n 2 "$BIN/boundopt" jobs/fmnist-import.yaml -output "$data" >&2
@@ -37,8 +43,12 @@ for D in $DIMS; do
     var="TASKS_${m#tim-}_$D"; var=${var^^}
     tasks=${!var:-10000}
     "$PY" benchmarks/fewshot_torch.py --bin "$BIN/boundopt" --features "$feat" --method "$m" --tasks "$tasks" \
-      --reps "$REPS" --ranks "$RANKS" --threads "$THREADS" --chunk "$CHUNK" --out "$out" ||
-      die "case $m D=$D failed; expected one JSON line"
+      --reps "$REPS" --ranks "$RANKS" --threads "$THREADS" --chunk "$CHUNK" --out "$out" 2> >(tee -a "$log" >&2) |
+      tee -a "$out/fewshot_torch.jsonl" || die "case $m D=$D failed; expected one JSON line"
     rm -f "$out/fewshot-torch-$m-$D.h5"
   done
 done
+wait # the stderr tee
+echo "== fewshot_torch summary (torch / boundopt per task; > 1: boundopt faster)" >&2
+grep -h "RATIO" "$log" >&2 || true
+rm -f "$log"

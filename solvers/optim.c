@@ -71,12 +71,17 @@ PetscErrorCode bo_optim_step(bo_optim *opt, const double *grad, double *w)
       w[i] -= o->lr * g;
     }
   } else {
+    /* Options and moments in locals: the stores to m, v and w could otherwise alias them, which
+     * keeps the compiler from hoisting lr / bc1 and vectorising the loop (same values either way). */
     const double b1 = o->beta1, b2 = o->beta2, bc1 = 1 - pow(b1, (double)opt->step), bc2 = sqrt(1 - pow(b2, (double)opt->step));
-    for (int64_t i = 0; i < opt->n; i++) {
+    const double step_size = o->lr / bc1, eps = o->eps;
+    double *restrict m = opt->m, *restrict v = opt->v;
+    const int64_t    n = opt->n;
+    for (int64_t i = 0; i < n; i++) {
       const double g = grad[i] + wd * w[i];
-      opt->m[i]      = b1 * opt->m[i] + (1 - b1) * g;
-      opt->v[i]      = b2 * opt->v[i] + (1 - b2) * g * g;
-      w[i] -= o->lr / bc1 * opt->m[i] / (sqrt(opt->v[i]) / bc2 + o->eps);
+      m[i]           = b1 * m[i] + (1 - b1) * g;
+      v[i]           = b2 * v[i] + (1 - b2) * g * g;
+      w[i] -= step_size * m[i] / (sqrt(v[i]) / bc2 + eps);
     }
   }
   PetscFunctionReturn(0);

@@ -1,22 +1,21 @@
 /* tim.c - TIM-GD and TIM-ADM for one transductive few-shot task (see tim.h for the model and the
  * contract).
  *
- * Shape of an iteration.  Both solvers spend their time in two GEMMs with k = 5 columns: the cross
- * products Z W^T (for the probabilities) and G^T Z (for the gradient, or the ADM numerators).
- * Support and query rows stay in the caller's two arrays, so each product is two dgemm calls (the
- * second accumulating with beta = 1); everything else is O((ns + nq) k) per iteration.  The
- * scratch lives in one block allocated per call.
+ * Shape of an iteration.  Both solvers spend their time in two products with k = 5 columns: the
+ * cross products Z W^T (for the probabilities) and G^T Z (for the gradient, or the ADM
+ * numerators), plus the exponentials of the softmax (and of the ADM q-update).  These run in the
+ * hand-written kernels of tim_kernels.h (why not BLAS: see there), on support and query rows in
+ * the caller's two arrays.  The ADM q-update takes p^(1+alpha) = exp((1+alpha) log p) with
+ * log p = x - logsumexp from the softmax itself: one exp per entry and one log per row instead of
+ * a pow per entry.  Everything else is O((ns + nq) k) per iteration.  The scratch lives in one
+ * block allocated per call; TIM-GD's Adam is bo_optim (optim.h).
  */
 #include "boundopt/tim.h"
 #include "boundopt/error.h"
-#include <cblas.h>
+#include "boundopt/optim.h"
+#include "tim_kernels.h"
 #include <math.h>
 #include <string.h>
-
-/* OpenBLAS thread control: one thread per dgemm, whatever the caller set (determinism, and no
- * thread start-up cost on products this small). */
-extern void openblas_set_num_threads(int nthreads);
-extern int  openblas_get_num_threads(void);
 
 typedef struct {
   int64_t        ns, nq, d, k;
@@ -25,14 +24,19 @@ typedef struct {
 } task;
 
 typedef struct {
-  double *ps, *pq;     /* probabilities at the current W: ns x k, nq x k */
+  const bo_tim_kernels *kern;
+  double *x;           /* n x k (support rows, then queries): logits, then shifted logits */
+  double *ps, *pq;     /* probabilities at the current W: ns x k, nq x k (one n x k block) */
   double *gs, *gq;     /* dL/dlogit (GD), or the ADM coefficients c_S (Y - P_S), c_Q (Q - P_Q) */
   double *q;           /* ADM: the q-update, nq x k */
+  double *lse;         /* query rows' log-sum-exp (ADM) */
   double *wn;          /* |w_c|^2, k */
-  double *a;           /* k: the marginal part of g (GD); den_c (ADM) */
-  double *phat;        /* k: phat (GD); the p column sums coefficient (ADM) */
+  double *a;           /* k: the marginal part of g (GD); q's column factors (ADM) */
+  double *phat;        /* k: phat (GD); the support p column sums (ADM) */
   double *count;       /* k: support rows per class (ADM) */
-  double *grad, *m, *v;/* k x d: the gradient (or the ADM numerators), Adam's moments */
+  double *colp, *colq; /* k: the query p and q column sums (ADM) */
+  double *grad;        /* k x d: the gradient, or the ADM numerators */
+  double *lg;          /* ns + nq k + k: the logs of the loss */
   double *block;
 } work;
 
@@ -101,30 +105,29 @@ static PetscErrorCode check_iterations(const bo_tim_opts *o)
 
 /* ---------------------------------------------------------------- workspace */
 
-static PetscErrorCode work_create(const task *t, PetscBool adam, work *ws)
+static PetscErrorCode work_create(const task *t, work *ws)
 {
-  const size_t nk = (size_t)((t->ns + t->nq) * t->k), kd = (size_t)(t->k * t->d), k = (size_t)t->k;
-  double      *b;
+  const int64_t n = t->ns + t->nq, k = t->k;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc1(2 * nk + (size_t)(t->nq * t->k) + 4 * k + (adam ? 3 : 1) * kd, &ws->block));
-  b        = ws->block;
-  ws->ps   = b, b += t->ns * t->k;
-  ws->pq   = b, b += t->nq * t->k;
-  ws->gs   = b, b += t->ns * t->k;
-  ws->gq   = b, b += t->nq * t->k;
-  ws->q    = b, b += t->nq * t->k;
-  ws->wn   = b, b += k;
-  ws->a    = b, b += k;
-  ws->phat = b, b += k;
+  PetscCall(PetscMalloc1((size_t)(3 * n * k + t->nq * k + n + 6 * k + k * t->d + t->ns + t->nq * k + k), &ws->block));
+  double *b = ws->block;
+  ws->x     = b, b += n * k;
+  ws->ps    = b, b += n * k;
+  ws->pq    = ws->ps + t->ns * k;
+  ws->gs    = b, b += n * k;
+  ws->gq    = ws->gs + t->ns * k;
+  ws->q     = b, b += t->nq * k;
+  ws->lse   = b, b += n;
+  ws->wn    = b, b += k;
+  ws->a     = b, b += k;
+  ws->phat  = b, b += k;
   ws->count = b, b += k;
-  ws->grad = b, b += kd;
-  ws->m = ws->v = NULL;
-  if (adam) {
-    ws->m = b, b += kd;
-    ws->v = b;
-    memset(ws->m, 0, 2 * kd * sizeof *ws->m);
-  }
+  ws->colp  = b, b += k;
+  ws->colq  = b, b += k;
+  ws->grad  = b, b += k * t->d;
+  ws->lg    = b;
+  ws->kern  = bo_tim_kernels_best();
   PetscFunctionReturn(0);
 }
 
@@ -137,36 +140,44 @@ static PetscErrorCode work_destroy(work *ws)
 
 /* ---------------------------------------------------------------- kernels */
 
-static void row_sqnorms(int64_t k, int64_t d, const double *w, double *wn)
-{
-  for (int64_t c = 0; c < k; c++) {
-    double s = 0;
-    for (int64_t j = 0; j < d; j++) s += w[c * d + j] * w[c * d + j];
-    wn[c] = s;
-  }
-}
-
 /* p (n x k) = softmax_c tau (z_i.w_c - wn_c / 2): the logits up to the per-row constant
- * -tau |z_i|^2 / 2, which the softmax removes. */
-static void softmax_rows(int64_t n, int64_t d, const double *z, int64_t k, const double *w, const double *wn, double tau, double *p)
+ * -tau |z_i|^2 / 2, which the softmax removes.  x (n x k, scratch) is left holding the shifted
+ * logits x_ic - max_c x_ic, and with lse (n) the log of each row's sum of exponentials, so that
+ * log p_ic = x_ic - lse_i without a log per entry. */
+static void softmax_rows(const bo_tim_kernels *kern, int64_t n, int64_t d, const double *z, int64_t k, const double *w, const double *wn, double tau, double *x, double *p, double *lse)
 {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d, 1.0, z, (int)d, w, (int)d, 0.0, p, (int)k);
+  kern->cross(n, d, z, k, w, x);
   for (int64_t i = 0; i < n; i++) {
-    double *pi = p + i * k, hi = -INFINITY, s = 0;
+    double *xi = x + i * k, hi = -INFINITY;
     for (int64_t c = 0; c < k; c++) {
-      pi[c] = tau * (pi[c] - 0.5 * wn[c]);
-      hi    = PetscMax(hi, pi[c]);
+      xi[c] = tau * (xi[c] - 0.5 * wn[c]);
+      hi    = PetscMax(hi, xi[c]);
     }
-    for (int64_t c = 0; c < k; c++) s += (pi[c] = exp(pi[c] - hi));
-    for (int64_t c = 0; c < k; c++) pi[c] /= s;
+    for (int64_t c = 0; c < k; c++) xi[c] -= hi;
   }
+  kern->exp(n * k, x, p);
+  for (int64_t i = 0; i < n; i++) {
+    double *pi = p + i * k, s = 0;
+    for (int64_t c = 0; c < k; c++) s += pi[c];
+    const double inv = 1 / s; /* s >= 1: the row's maximum contributes exp(0) = 1 */
+    for (int64_t c = 0; c < k; c++) pi[c] *= inv;
+    if (lse) lse[i] = s;
+  }
+  if (lse) kern->log(n, lse, lse);
 }
 
-static void probabilities(const task *t, const double *w, double tau, work *ws)
+/* wn_c = dot(w_c, w_c) through the cross kernel (one row, one class). */
+static void row_sqnorms(const bo_tim_kernels *kern, int64_t k, int64_t d, const double *w, double *wn)
 {
-  row_sqnorms(t->k, t->d, w, ws->wn);
-  softmax_rows(t->ns, t->d, t->zs, t->k, w, ws->wn, tau, ws->ps);
-  softmax_rows(t->nq, t->d, t->zq, t->k, w, ws->wn, tau, ws->pq);
+  for (int64_t c = 0; c < k; c++) kern->cross(1, d, w + c * d, 1, w + c * d, wn + c);
+}
+
+/* P_S and P_Q at W (with the log-sum-exps of the query rows when lse_q). */
+static void probabilities(const task *t, const double *w, double tau, work *ws, PetscBool lse_q)
+{
+  row_sqnorms(ws->kern, t->k, t->d, w, ws->wn);
+  softmax_rows(ws->kern, t->ns, t->d, t->zs, t->k, w, ws->wn, tau, ws->x, ws->ps, NULL);
+  softmax_rows(ws->kern, t->nq, t->d, t->zq, t->k, w, ws->wn, tau, ws->x + t->ns * t->k, ws->pq, lse_q ? ws->lse : NULL);
 }
 
 /* L from ws->ps and ws->pq; with grad, also G = dL/dlogit into ws->gs and ws->gq (tim.h gives the
@@ -178,11 +189,22 @@ static double loss_and_logit_grad(const task *t, const bo_tim_opts *o, work *ws,
   const double  eps = o->log_eps, lam = o->lambda_ce, al = o->alpha, wm = o->w_marginal;
   double        ce = 0, marg = 0, cond = 0, loss = 0;
 
+  /* every log of the loss at once (vector log): support rows' log(p_iy + eps), the queries'
+   * log(p_ic + eps), then log(phat_c + eps) */
+  double *lgs = ws->lg, *lgq = ws->lg + ns, *lgh = lgq + nq * k;
+  for (int64_t i = 0; i < ns; i++) lgs[i] = ws->ps[i * k + t->ys[i]] + eps;
+  for (int64_t i = 0; i < nq * k; i++) lgq[i] = ws->pq[i] + eps;
+  for (int64_t c = 0; c < k; c++) ws->phat[c] = 0;
+  for (int64_t i = 0; i < nq; i++)
+    for (int64_t c = 0; c < k; c++) ws->phat[c] += ws->pq[i * k + c];
+  for (int64_t c = 0; c < k; c++) lgh[c] = (ws->phat[c] /= (double)nq) + eps;
+  ws->kern->log(ns + nq * k + k, ws->lg, ws->lg);
+
   /* support: cross-entropy */
   for (int64_t i = 0; i < ns; i++) {
     const double *pi = ws->ps + i * k;
     const int64_t y  = t->ys[i];
-    ce -= log(pi[y] + eps);
+    ce -= lgs[i];
     if (grad) {
       const double r = eps > 0 ? pi[y] / (pi[y] + eps) : 1.0, f = lam / (double)ns * r;
       for (int64_t c = 0; c < k; c++) ws->gs[i * k + c] = f * (pi[c] - (c == y ? 1.0 : 0.0));
@@ -192,15 +214,10 @@ static double loss_and_logit_grad(const task *t, const bo_tim_opts *o, work *ws,
 
   /* query: marginal phat, then the conditional entropy row by row */
   for (int64_t c = 0; c < k; c++) {
-    double s = 0;
-    for (int64_t i = 0; i < nq; i++) s += ws->pq[i * k + c];
-    ws->phat[c] = s / (double)nq;
-  }
-  for (int64_t c = 0; c < k; c++) {
     const double ph = ws->phat[c];
     ws->a[c]        = 0; /* used only against p_ic > 0, which implies phat_c > 0 */
     if (ph > 0) {
-      const double l = log(ph + eps);
+      const double l = lgh[c];
       marg += ph * l;
       ws->a[c] = wm * (l + ph / (ph + eps));
     }
@@ -211,7 +228,7 @@ static double loss_and_logit_grad(const task *t, const bo_tim_opts *o, work *ws,
     for (int64_t c = 0; c < k; c++) {
       gi[c] = 0;
       if (pi[c] > 0) {
-        const double l = log(pi[c] + eps);
+        const double l = lgq[i * k + c];
         cond += pi[c] * l;
         if (grad) {
           gi[c] = (ws->a[c] - al * (l + pi[c] / (pi[c] + eps))) / (double)nq;
@@ -229,36 +246,17 @@ static double loss_and_logit_grad(const task *t, const bo_tim_opts *o, work *ws,
   return loss;
 }
 
-/* out (k x d) = scale (S^T Z_S + Q^T Z_Q) for row weights S (ns x k), Q (nq x k). */
-static void weighted_sums(const task *t, double scale, const double *s, const double *q, double *out)
-{
-  const int k = (int)t->k, d = (int)t->d;
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, (int)t->ns, scale, s, k, t->zs, d, 0.0, out, d);
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, (int)t->nq, scale, q, k, t->zq, d, 1.0, out, d);
-}
-
 /* grad = tau (G^T Z - diag(sum_i G_ic) W) from ws->gs, ws->gq. */
 static void weight_grad(const task *t, double tau, const double *w, work *ws, double *grad)
 {
   const int64_t k = t->k, d = t->d;
-  weighted_sums(t, tau, ws->gs, ws->gq, grad);
+  ws->kern->gather(t->ns, d, t->zs, k, ws->gs, 0, grad);
+  ws->kern->gather(t->nq, d, t->zq, k, ws->gq, 1, grad);
   for (int64_t c = 0; c < k; c++) {
     double s = 0;
     for (int64_t i = 0; i < t->ns; i++) s += ws->gs[i * k + c];
     for (int64_t i = 0; i < t->nq; i++) s += ws->gq[i * k + c];
-    for (int64_t j = 0; j < d; j++) grad[c * d + j] -= tau * s * w[c * d + j];
-  }
-}
-
-/* PyTorch's Adam step number `step` (1-based), no weight decay. */
-static void adam_step(int64_t n, const bo_tim_opts *o, int step, const double *g, double *m, double *v, double *w)
-{
-  const double b1 = o->beta1, b2 = o->beta2;
-  const double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step), step_size = o->lr / bc1, bc2_sqrt = sqrt(bc2);
-  for (int64_t i = 0; i < n; i++) {
-    m[i] = m[i] * b1 + g[i] * (1 - b1);
-    v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i];
-    w[i] -= step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + o->eps);
+    for (int64_t j = 0; j < d; j++) grad[c * d + j] = tau * (grad[c * d + j] - s * w[c * d + j]);
   }
 }
 
@@ -272,45 +270,62 @@ static void argmax_rows(int64_t n, int64_t k, const double *p, int32_t *pred)
   }
 }
 
-/* q (nq x k) from p: q_ic = p_ic^(1+alpha) / (sum_j p_jc^(1+alpha))^beta, then rows normalised. */
-static void q_update(int64_t nq, int64_t k, const double *p, double alpha, double beta, double *q)
+/* The q-update's normalisations, in place on u (nq x k) = p^(1+alpha): columns divided by
+ * (sum_j u_jc)^beta, then rows normalised (a row that cannot be normalised, only possible for an
+ * absurd alpha whose powers underflow a whole row, gets p's row). */
+static void q_normalise(int64_t nq, int64_t k, const double *p, double beta, double *u, double *colsum)
 {
-  const double e = 1 + alpha;
-  for (int64_t i = 0; i < nq * k; i++) q[i] = alpha == 0 ? p[i] : pow(p[i], e);
-  for (int64_t c = 0; c < k; c++) {
-    double s = 0;
-    for (int64_t i = 0; i < nq; i++) s += q[i * k + c];
-    if (s > 0) { /* s = 0: the whole column is 0 already, its limit */
-      const double f = pow(s, beta);
-      for (int64_t i = 0; i < nq; i++) q[i * k + c] /= f;
-    }
-  }
+  for (int64_t c = 0; c < k; c++) colsum[c] = 0;
+  for (int64_t i = 0; i < nq; i++)
+    for (int64_t c = 0; c < k; c++) colsum[c] += u[i * k + c];
+  for (int64_t c = 0; c < k; c++) /* a zero column is all 0 already, its limit */
+    colsum[c] = colsum[c] > 0 ? 1 / pow(colsum[c], beta) : 1.0;
   for (int64_t i = 0; i < nq; i++) {
-    double *qi = q + i * k, s = 0;
-    for (int64_t c = 0; c < k; c++) s += qi[c];
-    if (s > 0 && isfinite(s))
-      for (int64_t c = 0; c < k; c++) qi[c] /= s;
-    else /* only for an absurd alpha, whose powers underflow a whole row: keep p's row */
-      for (int64_t c = 0; c < k; c++) qi[c] = p[i * k + c];
+    double *ui = u + i * k, s = 0;
+    for (int64_t c = 0; c < k; c++) s += (ui[c] *= colsum[c]);
+    if (s > 0 && isfinite(s)) {
+      const double inv = 1 / s;
+      for (int64_t c = 0; c < k; c++) ui[c] *= inv;
+    } else
+      for (int64_t c = 0; c < k; c++) ui[c] = p[i * k + c];
   }
+}
+
+/* q (nq x k) from p given as log p (nq x k, into u as scratch): u = exp((1 + alpha) log p). */
+static void q_update_from_log(const bo_tim_kernels *kern, int64_t nq, int64_t k, const double *p, const double *logp_x, const double *lse, double alpha, double beta, double *q, double *colsum)
+{
+  if (alpha == 0) memcpy(q, p, sizeof *q * (size_t)(nq * k));
+  else {
+    const double e = 1 + alpha;
+    for (int64_t i = 0; i < nq; i++)
+      for (int64_t c = 0; c < k; c++) q[i * k + c] = e * (logp_x[i * k + c] - (lse ? lse[i] : 0.0));
+    kern->exp(nq * k, q, q);
+  }
+  q_normalise(nq, k, p, beta, q, colsum);
 }
 
 /* ---------------------------------------------------------------- solvers */
 
 static PetscErrorCode gd_run(const task *t, const bo_tim_opts *o, double *w, int32_t *pred, double *pq, double *losses)
 {
-  work ws;
+  work          ws;
+  bo_optim      adam;
+  bo_optim_opts ao;
 
   PetscFunctionBeginUser;
-  PetscCall(work_create(t, PETSC_TRUE, &ws));
+  bo_optim_defaults_adam(&ao);
+  ao.lr = o->lr, ao.beta1 = o->beta1, ao.beta2 = o->beta2, ao.eps = o->eps;
+  PetscCall(work_create(t, &ws));
+  PetscCall(bo_optim_create(&ao, t->k * t->d, &adam));
   for (int it = 0; it < o->iterations; it++) {
-    probabilities(t, w, o->tau, &ws);
+    probabilities(t, w, o->tau, &ws, PETSC_FALSE);
     const double loss = loss_and_logit_grad(t, o, &ws, PETSC_TRUE);
     if (losses) losses[it] = loss;
     weight_grad(t, o->tau, w, &ws, ws.grad);
-    adam_step(t->k * t->d, o, it + 1, ws.grad, ws.m, ws.v, w);
+    PetscCall(bo_optim_step(&adam, ws.grad, w));
   }
-  probabilities(t, w, o->tau, &ws);
+  PetscCall(bo_optim_destroy(&adam));
+  probabilities(t, w, o->tau, &ws, PETSC_FALSE);
   if (losses) losses[o->iterations] = loss_and_logit_grad(t, o, &ws, PETSC_FALSE);
   argmax_rows(t->nq, t->k, ws.pq, pred);
   if (pq) memcpy(pq, ws.pq, sizeof *pq * (size_t)(t->nq * t->k));
@@ -326,34 +341,37 @@ static PetscErrorCode adm_run(const task *t, const bo_tim_opts *o, double *w, in
   work          ws;
 
   PetscFunctionBeginUser;
-  PetscCall(work_create(t, PETSC_FALSE, &ws));
+  PetscCall(work_create(t, &ws));
   for (int64_t c = 0; c < k; c++) ws.count[c] = 0;
   for (int64_t i = 0; i < ns; i++) ws.count[t->ys[i]] += 1;
   for (int it = 0; it < o->iterations; it++) {
-    probabilities(t, w, o->tau, &ws);
+    probabilities(t, w, o->tau, &ws, PETSC_TRUE);
     if (losses) losses[it] = loss_and_logit_grad(t, o, &ws, PETSC_FALSE);
-    q_update(nq, k, ws.pq, o->alpha, beta, ws.q);
+    q_update_from_log(ws.kern, nq, k, ws.pq, ws.x + ns * k, ws.lse, o->alpha, beta, ws.q, ws.a);
     /* num = c_S (Y - P_S)^T Z_S + c_Q (Q - P_Q)^T Z_Q + diag(c_S sum_S p + c_Q sum_Q p) W */
+    for (int64_t c = 0; c < k; c++) ws.colp[c] = ws.colq[c] = ws.phat[c] = 0;
     for (int64_t i = 0; i < ns; i++)
-      for (int64_t c = 0; c < k; c++) ws.gs[i * k + c] = cs * ((c == t->ys[i] ? 1.0 : 0.0) - ws.ps[i * k + c]);
-    for (int64_t i = 0; i < nq * k; i++) ws.gq[i] = cq * (ws.q[i] - ws.pq[i]);
-    weighted_sums(t, 1.0, ws.gs, ws.gq, ws.grad);
+      for (int64_t c = 0; c < k; c++) {
+        ws.gs[i * k + c] = cs * ((c == t->ys[i] ? 1.0 : 0.0) - ws.ps[i * k + c]);
+        ws.phat[c] += ws.ps[i * k + c];
+      }
+    for (int64_t i = 0; i < nq; i++)
+      for (int64_t c = 0; c < k; c++) {
+        ws.gq[i * k + c] = cq * (ws.q[i * k + c] - ws.pq[i * k + c]);
+        ws.colp[c] += ws.pq[i * k + c];
+        ws.colq[c] += ws.q[i * k + c];
+      }
+    ws.kern->gather(ns, d, t->zs, k, ws.gs, 0, ws.grad);
+    ws.kern->gather(nq, d, t->zq, k, ws.gq, 1, ws.grad);
     for (int64_t c = 0; c < k; c++) {
-      double sps = 0, spq = 0, sq = 0;
-      for (int64_t i = 0; i < ns; i++) sps += ws.ps[i * k + c];
-      for (int64_t i = 0; i < nq; i++) {
-        spq += ws.pq[i * k + c];
-        sq += ws.q[i * k + c];
-      }
-      const double coef = cs * sps + cq * spq, den = cs * ws.count[c] + cq * sq;
+      const double coef = cs * ws.phat[c] + cq * ws.colp[c], den = cs * ws.count[c] + cq * ws.colq[c];
       if (!(den > 0)) continue; /* no support weight and no query mass: w_c stays */
-      for (int64_t j = 0; j < d; j++) {
-        const double target = (ws.grad[c * d + j] + coef * w[c * d + j]) / den;
-        w[c * d + j] += o->damping * (target - w[c * d + j]);
-      }
+      const double inv = 1 / den;
+      double      *wc = w + c * d;
+      for (int64_t j = 0; j < d; j++) wc[j] += o->damping * ((ws.grad[c * d + j] + coef * wc[j]) * inv - wc[j]);
     }
   }
-  probabilities(t, w, o->tau, &ws);
+  probabilities(t, w, o->tau, &ws, PETSC_FALSE);
   if (losses) losses[o->iterations] = loss_and_logit_grad(t, o, &ws, PETSC_FALSE);
   argmax_rows(nq, k, ws.pq, pred);
   if (pq) memcpy(pq, ws.pq, sizeof *pq * (size_t)(nq * k));
@@ -366,25 +384,14 @@ static PetscErrorCode loss_grad_run(const task *t, const double *w, const bo_tim
   work ws;
 
   PetscFunctionBeginUser;
-  PetscCall(work_create(t, PETSC_FALSE, &ws));
-  probabilities(t, w, o->tau, &ws);
+  PetscCall(work_create(t, &ws));
+  probabilities(t, w, o->tau, &ws, PETSC_FALSE);
   const double l = loss_and_logit_grad(t, o, &ws, grad ? PETSC_TRUE : PETSC_FALSE);
   if (loss) *loss = l;
   if (grad) weight_grad(t, o->tau, w, &ws, grad);
   PetscCall(work_destroy(&ws));
   PetscFunctionReturn(0);
 }
-
-/* Runs one solver with BLAS on one thread, restoring the caller's setting even on failure. */
-#define SINGLE_THREADED(call) \
-  do { \
-    const int      threads_ = openblas_get_num_threads(); \
-    PetscErrorCode ierr_; \
-    openblas_set_num_threads(1); \
-    ierr_ = (call); \
-    openblas_set_num_threads(threads_); \
-    PetscCall(ierr_); \
-  } while (0)
 
 /* ---------------------------------------------------------------- public */
 
@@ -435,7 +442,7 @@ PetscErrorCode bo_tim_loss_grad(int64_t ns, int64_t nq, int64_t d, const double 
 
   PetscFunctionBeginUser;
   PetscCall(check_task(&t, w, o));
-  SINGLE_THREADED(loss_grad_run(&t, w, o, loss, grad));
+  PetscCall(loss_grad_run(&t, w, o, loss, grad));
   PetscFunctionReturn(0);
 }
 
@@ -453,14 +460,11 @@ PetscErrorCode bo_tim_predict(int64_t nq, int64_t d, const double *zq, int64_t k
   CHECK_PTR(pred, "nq predictions");
   PetscCall(check_features("zq", nq, d, zq));
   PetscCall(check_features("w", k, d, w));
-  PetscCall(PetscMalloc1((size_t)(k + (pq ? 0 : nq * k)), &block));
+  PetscCall(PetscMalloc1((size_t)(k + (pq ? 0 : nq * k) + nq * k), &block));
   {
-    double *p = pq ? pq : block + k;
-    row_sqnorms(k, d, w, block);
-    const int threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    softmax_rows(nq, d, zq, k, w, block, tau, p);
-    openblas_set_num_threads(threads);
+    double *x = block + k, *p = pq ? pq : x + nq * k;
+    row_sqnorms(bo_tim_kernels_best(), k, d, w, block);
+    softmax_rows(bo_tim_kernels_best(), nq, d, zq, k, w, block, tau, x, p, NULL);
     argmax_rows(nq, k, p, pred);
   }
   PetscCall(PetscFree(block));
@@ -479,7 +483,13 @@ PetscErrorCode bo_tim_adm_q_update(int64_t nq, int64_t k, const double *p, const
   CHECK_PTR(q, "an nq x k output");
   for (int64_t i = 0; i < nq * k; i++)
     PetscCheck(p[i] >= 0 && p[i] <= 1, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: p[%lld][%lld] = %g; expected probabilities in [0, 1]", (long long)(i / k), (long long)(i % k), p[i]);
-  q_update(nq, k, p, o->alpha, o->w_marginal / (o->w_marginal + 1), q);
+  {
+    double *logp; /* nq x k, then k column factors */
+    PetscCall(PetscMalloc1((size_t)(nq * k + k), &logp));
+    bo_tim_kernels_best()->log(nq * k, p, logp); /* log 0 = -inf: exp gives 0 */
+    q_update_from_log(bo_tim_kernels_best(), nq, k, p, logp, NULL, o->alpha, o->w_marginal / (o->w_marginal + 1), q, logp + nq * k);
+    PetscCall(PetscFree(logp));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -495,7 +505,7 @@ PetscErrorCode bo_tim_gd(int64_t ns, int64_t nq, int64_t d, const double *zs, co
   PetscCheck(o->beta2 >= 0 && o->beta2 < 1, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: beta2 = %g; expected 0 <= beta2 < 1", o->beta2);
   PetscCheck(isfinite(o->eps) && o->eps > 0, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: eps = %g; expected a finite Adam eps > 0", o->eps);
   CHECK_PTR(pred, "nq predictions");
-  SINGLE_THREADED(gd_run(&t, o, w, pred, pq, losses));
+  PetscCall(gd_run(&t, o, w, pred, pq, losses));
   PetscFunctionReturn(0);
 }
 
@@ -508,6 +518,6 @@ PetscErrorCode bo_tim_adm(int64_t ns, int64_t nq, int64_t d, const double *zs, c
   PetscCall(check_iterations(o));
   CHECK_NONNEG(o, damping);
   CHECK_PTR(pred, "nq predictions");
-  SINGLE_THREADED(adm_run(&t, o, w, pred, pq, losses));
+  PetscCall(adm_run(&t, o, w, pred, pq, losses));
   PetscFunctionReturn(0);
 }

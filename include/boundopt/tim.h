@@ -10,14 +10,14 @@
  *     H(Y_Q)     = -sum_k phat_k log(phat_k + eps)
  *     H(Y_Q|X_Q) = -(1/nq) sum_{i in Q} sum_k p_ik log(p_ik + eps)
  *
- * The softmax is computed from tau (z_i.w_k - |w_k|^2 / 2) (one GEMM Z W^T): the -tau |z_i|^2 / 2
+ * The softmax is computed from tau (z_i.w_k - |w_k|^2 / 2) (the cross products Z W^T): the -tau |z_i|^2 / 2
  * part of the logit is the same for every k of row i, so it cancels in p and is not computed.
  * Terms p log(p + eps) with p = 0 count as 0 (their limit), so eps = 0 is allowed.  The reference
  * has no eps in the GD marginal-entropy log; the project puts log_eps in every log (spec section 8).
  *
  * Gradient.  bo_tim_loss_grad returns the exact gradient of L as written above, eps included.
  * With G_ik = dL/dlogit_ik, dL/dw_k = tau sum_i G_ik (z_i - w_k) = tau (G^T Z - diag(sum_i G_ik) W)
- * (two GEMMs), and
+ * (two products), and
  *     support: G_ik = (lambda_ce/ns) r_i (p_ik - [k = y_i]),  r_i = p_{i,y_i} / (p_{i,y_i} + eps)
  *     query:   G_ik = p_ik (g_ik - sum_j p_ij g_ij),
  *              g_ij = (1/nq) [w_marginal (log(phat_j + eps) + phat_j/(phat_j + eps))
@@ -26,11 +26,13 @@
  * it differs from the spec's G by O(eps / p), and it is the one that finite differences of the
  * reported loss confirm.  The loss that TIM-GD minimises and the loss it reports are one function.
  *
- * TIM-GD.  Adam on W (PyTorch's form: m, v, bias corrections 1 - beta^t, w -= lr/(1 - beta1^t) m /
- * (sqrt(v)/sqrt(1 - beta2^t) + eps)), `iterations` steps from the caller's W; then predict.
+ * TIM-GD.  Adam on W (bo_optim_step of optim.h, PyTorch's form: m, v, bias corrections 1 - beta^t,
+ * w -= lr/(1 - beta1^t) m / (sqrt(v)/sqrt(1 - beta2^t) + eps)), `iterations` steps from the
+ * caller's W; then predict.
  *
  * TIM-ADM (reference code).  Each iteration computes P_S, P_Q from the current W once, then
- *     q-update: q_ik = p_ik^(1+alpha) / (sum_{j in Q} p_jk^(1+alpha))^beta, normalised over k,
+ *     q-update: q_ik = p_ik^(1+alpha) / (sum_{j in Q} p_jk^(1+alpha))^beta, normalised over k
+ *               (p^(1+alpha) computed as exp((1+alpha) log p), log p = logit - logsumexp),
  *               beta = w_marginal / (w_marginal + 1)   (1/2 at the default: w_KL = 1);
  *               a class whose column sum underflows to 0 gets q_ik = 0 (the limit);
  *     w-update: c_S = lambda_ce/(1+alpha), c_Q = ns/nq,
@@ -52,17 +54,21 @@
  *   - Arrays are row-major doubles (the caller converts float32 features once per task): zs ns x d,
  *     zq nq x d, w k x d (in/out), pq nq x k.  ys holds ns labels in 0..k-1.  No array may alias
  *     another.
- *   - Sizes: ns >= 1, nq >= 1, d >= 1, k >= 1, each below 2^31 (BLAS ints).
+ *   - Sizes: ns >= 1, nq >= 1, d >= 1, k >= 1, each below 2^31.
  *   - Options: tau > 0; lambda_ce, alpha, w_marginal, log_eps >= 0; iterations >= 1 (gd, adm);
  *     GD: lr > 0, 0 <= beta1, beta2 < 1, eps > 0; ADM: damping >= 0.  All finite, as are zs, zq and w.
  *   - Bad input raises a one-line error on PETSC_COMM_SELF with PETSC_ERR_USER_INPUT
  *     ("tim: <what>: <problem>; expected <what>", error.h) before anything is computed.
- *   - Workspace: bo_tim_gd and bo_tim_adm allocate one block at entry (2 (ns+nq) k + nq k + 4 k
- *     doubles, plus 3 k d for GD or k d for ADM) and free it on return; nothing is
- *     allocated inside the iteration loop (one malloc per task is noise next to 150-1000 iterations).
- *   - Deterministic: sequential sums in a fixed order, and BLAS is forced to one thread for the call
- *     (restored after), so two runs on one machine give the same bits.  No MPI, no files, no options:
- *     the few-shot driver calls these once per task on its own rank.
+ *   - Workspace: bo_tim_gd and bo_tim_adm allocate one block at entry (3 (ns+nq) k + 2 nq k + 2 ns
+ *     + nq + 7 k + k d doubles; GD also Adam's two k x d moments in bo_optim) and free it on return;
+ *     nothing is allocated inside the iteration loop (one malloc per task is noise next to
+ *     150-1000 iterations).
+ *   - Arithmetic: the products Z W^T and G^T Z, exp and log are the kernels of
+ *     solvers/tim_kernels.h (no BLAS), defined loop by loop, with AVX2+FMA and portable
+ *     implementations that give the same bits; every other sum is sequential in a fixed order.  So
+ *     a task's result is the same bits at any number of ranks and in any run, with or without
+ *     AVX2 (libm is left with k pow calls per ADM iteration and Adam's sqrt).  No MPI, no files, no
+ *     options: the few-shot driver calls these once per task on its own rank.
  *   - losses (may be NULL) has iterations + 1 entries: L at W_0 (the caller's W), ..., W_T (final).
  *   - pq (may be NULL) gets the query probabilities at the final W; pred (nq) the predictions.
  */
