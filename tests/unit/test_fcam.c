@@ -18,29 +18,7 @@
 #include "boundopt/fcam.h"
 #include "boundopt/losses.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-#define EXPECT_INPUT_ERROR(call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, "fcam: ", 6) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"fcam: ...; expected ...\" containing \"%s\"", #call, captured, part); \
-  } while (0)
+#include "unit_support.h"
 
 /* A small scene: a bright square object on a noisy background, and a CAM peaked on it. */
 static void small_scene(int64_t H, int64_t W, uint64_t seed, double *img, double *cam, uint8_t *gt)
@@ -276,21 +254,21 @@ static void bad_inputs_give_one_line_errors(void **state)
 
   bo_rng_init(&r, 1, 0, 0);
   bo_fcam_seed_defaults(&so);
-  EXPECT_INPUT_ERROR(bo_fcam_kernel_create(10, 10, 1, img, 3, 1, 1, &k), "stride");
-  EXPECT_INPUT_ERROR(bo_fcam_kernel_create(10, 10, 1, img, 2, 0, 1, &k), "sigma");
-  EXPECT_INPUT_ERROR(bo_fcam_pool(10, 10, 1, img, 3, out), "multiples");
+  EXPECT_INPUT_ERROR(bo_fcam_kernel_create(10, 10, 1, img, 3, 1, 1, &k), "fcam: ", "stride");
+  EXPECT_INPUT_ERROR(bo_fcam_kernel_create(10, 10, 1, img, 2, 0, 1, &k), "fcam: ", "sigma");
+  EXPECT_INPUT_ERROR(bo_fcam_pool(10, 10, 1, img, 3, out), "fcam: ", "multiples");
   so.ksz = 2;
-  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "odd");
+  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "fcam: ", "odd");
   so.ksz = 3; so.min_p = 1;
-  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "min_p");
+  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "fcam: ", "min_p");
   so.min_p = 0.1;
   map[3] = NAN;
-  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "finite");
-  EXPECT_INPUT_ERROR(bo_fcam_image_metrics(10, 10, map, gt, 4, iou, v1, v2, 10, NULL, NULL, NULL), "finite");
+  EXPECT_INPUT_ERROR(bo_fcam_seed_regions(10, 10, map, &so, pos, neg), "fcam: ", "finite");
+  EXPECT_INPUT_ERROR(bo_fcam_image_metrics(10, 10, map, gt, 4, iou, v1, v2, 10, NULL, NULL, NULL), "fcam: ", "finite");
   map[3] = 0;
-  EXPECT_INPUT_ERROR(bo_fcam_loss(10, 10, out, gt, NULL, &o, NULL, NULL), "kernel");
-  EXPECT_INPUT_ERROR(bo_fcam_head_create(0, 4, &r, &head), "inputs");
-  EXPECT_INPUT_ERROR(bo_fcam_meanfield(&(bo_fcam_kernel){.H = 10, .W = 10, .s = 1, .hb = 10, .wb = 10, .nb = 100}, map, -1, 3, out), "weight");
+  EXPECT_INPUT_ERROR(bo_fcam_loss(10, 10, out, gt, NULL, &o, NULL, NULL), "fcam: ", "kernel");
+  EXPECT_INPUT_ERROR(bo_fcam_head_create(0, 4, &r, &head), "fcam: ", "inputs");
+  EXPECT_INPUT_ERROR(bo_fcam_meanfield(&(bo_fcam_kernel){.H = 10, .W = 10, .s = 1, .hb = 10, .wb = 10, .nb = 100}, map, -1, 3, out), "fcam: ", "weight");
 }
 
 int main(int argc, char **argv)

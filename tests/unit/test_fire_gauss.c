@@ -19,34 +19,7 @@
 #include "boundopt/fire_gauss.h"
 #include "boundopt/losses.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
-}
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-#define EXPECT_INPUT_ERROR(call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, "fire-gauss: ", 12) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"fire-gauss: ...; expected ...\" containing \"%s\"", #call, captured, part); \
-  } while (0)
+#include "unit_support.h"
 
 static const bo_fg_method regularised[2] = {BO_FG_TRADES, BO_FG_FIRE};
 
@@ -311,19 +284,19 @@ static void bad_arguments_give_one_line_errors(void **state)
   bo_fg_model m = {.d = 3, .sigma = 1, .mu = mu}, bad = m;
   bo_fg_data  data;
   bad.sigma = 0;
-  EXPECT_INPUT_ERROR(bo_fg_data_create(PETSC_COMM_SELF, &bad, 1, BO_FG_PURPOSE_TRAIN, 10, &data), "sigma = 0");
-  EXPECT_INPUT_ERROR(bo_fg_data_create(PETSC_COMM_SELF, &m, 1, BO_FG_PURPOSE_TRAIN, 0, &data), "0 samples");
+  EXPECT_INPUT_ERROR(bo_fg_data_create(PETSC_COMM_SELF, &bad, 1, BO_FG_PURPOSE_TRAIN, 10, &data), "fire-gauss: ", "sigma = 0");
+  EXPECT_INPUT_ERROR(bo_fg_data_create(PETSC_COMM_SELF, &m, 1, BO_FG_PURPOSE_TRAIN, 0, &data), "fire-gauss: ", "0 samples");
   bad = m, bad.mu = zero;
-  EXPECT_INPUT_ERROR(bo_fg_front(&bad, 0.1, 4, k, c, rb, NULL), "mu = 0");
-  EXPECT_INPUT_ERROR(bo_fg_front(&m, -0.1, 4, k, c, rb, NULL), "eps = -0.1");
-  EXPECT_INPUT_ERROR(bo_fg_front(&m, 0.1, 1, k, c, rb, NULL), "front of 1 points");
+  EXPECT_INPUT_ERROR(bo_fg_front(&bad, 0.1, 4, k, c, rb, NULL), "fire-gauss: ", "mu = 0");
+  EXPECT_INPUT_ERROR(bo_fg_front(&m, -0.1, 4, k, c, rb, NULL), "fire-gauss: ", "eps = -0.1");
+  EXPECT_INPUT_ERROR(bo_fg_front(&m, 0.1, 1, k, c, rb, NULL), "fire-gauss: ", "front of 1 points");
   OK(bo_fg_data_create(PETSC_COMM_SELF, &m, 1, BO_FG_PURPOSE_TRAIN, 10, &data));
   bo_fg_train_opts o = {.method = BO_FG_FIRE, .beta = -1, .eps = 0.1, .iterations = 5, .lr = 0.1};
-  EXPECT_INPUT_ERROR(bo_fg_objective(&data, &o, wb, &v, NULL), "beta = -1");
+  EXPECT_INPUT_ERROR(bo_fg_objective(&data, &o, wb, &v, NULL), "fire-gauss: ", "beta = -1");
   o.beta = 1, o.lr = 0;
-  EXPECT_INPUT_ERROR(bo_fg_train(&data, &o, NULL, NULL, wb, NULL, NULL, NULL), "lr = 0");
+  EXPECT_INPUT_ERROR(bo_fg_train(&data, &o, NULL, NULL, wb, NULL, NULL, NULL), "fire-gauss: ", "lr = 0");
   o.lr = 0.1, wb[1] = NAN;
-  EXPECT_INPUT_ERROR(bo_fg_objective(&data, &o, wb, &v, NULL), "wb[1] = nan");
+  EXPECT_INPUT_ERROR(bo_fg_objective(&data, &o, wb, &v, NULL), "fire-gauss: ", "wb[1] = nan");
   OK(bo_fg_data_destroy(&data));
 }
 

@@ -18,29 +18,7 @@
 #include "boundopt/rng.h"
 #include "boundopt/scenes.h"
 #include "boundopt/segloss.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-#define EXPECT_INPUT_ERROR(call, prefix, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, prefix, strlen(prefix)) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"%s...; expected ...\" containing \"%s\"", #call, captured, prefix, part); \
-  } while (0)
+#include "unit_support.h"
 
 enum { SIDE = 28, TEXN = 2 };
 static const int64_t tex_h[TEXN] = {120, 100}, tex_w[TEXN] = {110, 130};

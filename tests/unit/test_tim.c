@@ -17,9 +17,7 @@
 #include "boundopt/error.h"
 #include "boundopt/rng.h"
 #include "boundopt/tim.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -105,35 +103,10 @@ static int correct(int64_t n, const int32_t *pred, const int32_t *truth)
   return c;
 }
 
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
-}
-
 /* ---------------------------------------------------------------- error capture */
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n,
-                                          PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
 
 /* Runs call with errors captured; it must fail with USER_INPUT and one line "tim: ...; expected
  * ..." containing part. */
-#define EXPECT_INPUT_ERROR(call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, "tim: ", 5) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"tim: ...; expected ...\" containing \"%s\"", #call, captured, part); \
-  } while (0)
 
 /* ---------------------------------------------------------------- the loss and its gradient */
 
@@ -233,10 +206,10 @@ static void a_class_without_support_rows_is_an_error_and_leaves_w_untouched(void
   const double  zs[] = {1, 2, 3, 4, 5, 6};
   const int32_t ys[] = {0, 2, 0};
   double        w[6] = {7, 7, 7, 7, 7, 7};
-  EXPECT_INPUT_ERROR(bo_tim_init_weights(3, 2, zs, ys, 3, w), "class 1 has no support row");
+  EXPECT_INPUT_ERROR(bo_tim_init_weights(3, 2, zs, ys, 3, w), "tim: ", "class 1 has no support row");
   for (int j = 0; j < 6; j++) assert_true(w[j] == 7);
   const int32_t bad[] = {0, 3, 1};
-  EXPECT_INPUT_ERROR(bo_tim_init_weights(3, 2, zs, bad, 3, w), "ys[1] = 3 is outside 0..2");
+  EXPECT_INPUT_ERROR(bo_tim_init_weights(3, 2, zs, bad, 3, w), "tim: ", "ys[1] = 3 is outside 0..2");
 }
 
 /* ---------------------------------------------------------------- TIM-GD */
@@ -489,47 +462,47 @@ static void bad_inputs_give_one_line_errors(void **state)
   bo_tim_defaults_adm(&adm);
   double loss;
 
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, 0, &gd, f.w, pred, NULL, NULL), "k = 0");
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, -1, &adm, f.w, pred, NULL, NULL), "k = -1");
-  EXPECT_INPUT_ERROR(bo_tim_init_weights(f.ns, f.d, f.zs, f.ys, 0, f.w), "k = 0");
-  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, 0, f.w, &gd, &loss, NULL), "k = 0");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, 0, &gd, f.w, pred, NULL, NULL), "tim: ", "k = 0");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, -1, &adm, f.w, pred, NULL, NULL), "tim: ", "k = -1");
+  EXPECT_INPUT_ERROR(bo_tim_init_weights(f.ns, f.d, f.zs, f.ys, 0, f.w), "tim: ", "k = 0");
+  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, 0, f.w, &gd, &loss, NULL), "tim: ", "k = 0");
 
   f.ys[2] = 5;
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &gd, f.w, pred, NULL, NULL), "ys[2] = 5 is outside 0..4");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &gd, f.w, pred, NULL, NULL), "tim: ", "ys[2] = 5 is outside 0..4");
   f.ys[2] = -1;
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &adm, f.w, pred, NULL, NULL), "ys[2] = -1 is outside 0..4");
-  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &gd, &loss, NULL), "ys[2] = -1");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &adm, f.w, pred, NULL, NULL), "tim: ", "ys[2] = -1 is outside 0..4");
+  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &gd, &loss, NULL), "tim: ", "ys[2] = -1");
   f.ys[2] = 2;
 
   o     = gd;
   o.tau = 0;
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tau = 0");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "tau = 0");
   o.tau = -2;
-  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &o, &loss, NULL), "tau = -2");
-  EXPECT_INPUT_ERROR(bo_tim_predict(f.nq, f.d, f.zq, f.k, f.w, -2, pred, NULL), "tau = -2");
+  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &o, &loss, NULL), "tim: ", "tau = -2");
+  EXPECT_INPUT_ERROR(bo_tim_predict(f.nq, f.d, f.zq, f.k, f.w, -2, pred, NULL), "tim: ", "tau = -2");
   o     = adm;
   o.tau = NAN;
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tau = nan");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "tau = nan");
 
   o            = gd;
   o.iterations = 0;
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "iterations = 0");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "iterations = 0");
   o            = adm;
   o.iterations = -3;
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "iterations = -3");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "iterations = -3");
 
   o    = gd;
   o.lr = 0;
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "lr = 0");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "lr = 0");
   o         = adm;
   o.damping = -1;
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "damping = -1");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "damping = -1");
   o       = gd;
   o.alpha = -0.1;
-  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &o, &loss, NULL), "alpha = -0.1");
-  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, 0, f.d, f.zs, f.ys, f.zq, f.k, &gd, f.w, pred, NULL, NULL), "nq = 0");
+  EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &o, &loss, NULL), "tim: ", "alpha = -0.1");
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, 0, f.d, f.zs, f.ys, f.zq, f.k, &gd, f.w, pred, NULL, NULL), "tim: ", "nq = 0");
   f.zq[4] = INFINITY;
-  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &adm, f.w, pred, NULL, NULL), "zq[1][1] = inf");
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &adm, f.w, pred, NULL, NULL), "tim: ", "zq[1][1] = inf");
   fixture_free(&f);
 }
 

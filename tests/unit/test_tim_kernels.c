@@ -18,9 +18,7 @@
 #include "boundopt/rng.h"
 #include "boundopt/tim.h"
 #include "tim_kernels.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
+#include "unit_support.h"
 
 typedef struct {
   int64_t n, d, k;
