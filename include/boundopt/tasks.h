@@ -18,6 +18,7 @@ PetscErrorCode bo_tasks_names(PetscFunctionList list, char *buf, size_t len);
 
 PetscErrorCode bo_task_adapt(bo_job *job);
 PetscErrorCode bo_task_cluster(bo_job *job);
+PetscErrorCode bo_task_extract(bo_job *job);
 PetscErrorCode bo_task_fcam(bo_job *job);
 PetscErrorCode bo_task_fewshot(bo_job *job);
 PetscErrorCode bo_task_fewshot_seg(bo_job *job);
@@ -31,5 +32,6 @@ PetscErrorCode bo_task_preprocess(bo_job *job);
 PetscErrorCode bo_task_restore(bo_job *job);
 PetscErrorCode bo_task_scenes(bo_job *job);
 PetscErrorCode bo_task_segment(bo_job *job);
+PetscErrorCode bo_task_train(bo_job *job);
 PetscErrorCode bo_task_train_seg(bo_job *job);
 #endif

@@ -8,6 +8,7 @@ static const struct {
 } tasks[] = {
   {"adapt",      bo_task_adapt},
   {"cluster",    bo_task_cluster},
+  {"extract",    bo_task_extract},
   {"fcam",       bo_task_fcam},
   {"fewshot",    bo_task_fewshot},
   {"fewshot-seg", bo_task_fewshot_seg},
@@ -21,6 +22,7 @@ static const struct {
   {"restore",    bo_task_restore},
   {"scenes",     bo_task_scenes},
   {"segment",    bo_task_segment},
+  {"train",      bo_task_train},
   {"train-seg",  bo_task_train_seg},
 };
 
