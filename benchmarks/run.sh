@@ -20,6 +20,10 @@
 #                      the training throughput at 1 and 2 ranks (~70 min)
 #   image              benchmarks/image/run.sh (~45 min)
 #   fewshot_torch      TIM against PyTorch on replayed tasks (long)
+#   fire               benchmarks/fire/run.sh: CE/AT/TRADES/FIRE MLPs on Fashion-MNIST, clean and
+#                      PGD-40 accuracy, seconds per epoch at 1 and 2 ranks (~1-2 h)
+#   fire_gauss         benchmarks/fire_gauss/run.sh: the linear Gaussian toy's fronts (~20 min)
+#   fcam               benchmarks/fcam/run.sh: F-CAM against bilinear CAMs and CAM + CRF (~30 min)
 # Env: RANKS ("1 2"), READ_REPS (7), REPS / PEER_REPS (3, see pca.sh), ONLY (read, pca, cluster, fewshot, or one above),
 # BENCH_LARGE (1: also the 2,000,000 x 128, K = 1000 assignment, ~3 min; see cluster.sh for its
 # other knobs), BENCH_PYTHON (/usr/bin/python3: the interpreter the peers are installed for).
@@ -103,6 +107,12 @@ fi
 if [ "$ONLY" = image ]; then # about 45 minutes (exact-AM limits, deblurring tuning): only on request
   BIN="$BIN" bash benchmarks/image/run.sh >>"$tmp" || die "benchmarks/image/run.sh failed; expected JSON lines"
 fi
+# The issue-8 experiments (FIRE, its Gaussian toy, F-CAM): long, only on request.
+for b in fire fire_gauss fcam; do
+  if [ "$ONLY" = "$b" ]; then
+    BUILD="$BUILD" BIN="$BIN" bash "benchmarks/$b/run.sh" >>"$tmp" || die "benchmarks/$b/run.sh failed; expected JSON lines"
+  fi
+done
 # Long (minutes per repetition): only on request.
 if [ "$ONLY" = fewshot_torch ]; then
   BUILD="$BUILD" BIN="$BIN" bash benchmarks/fewshot_torch.sh >>"$tmp" || die "benchmarks/fewshot_torch.sh failed; expected JSON lines"
