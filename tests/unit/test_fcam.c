@@ -232,7 +232,7 @@ static void bilinear_upsampling_matches_align_corners_false(void **state)
 {
   (void)state;
   const double in[4] = {1, 2, 3, 4}, row0[4] = {1, 1.25, 1.75, 2};
-  double       out[16], pooled[4], field[16 * 2];
+  double       out[16], pooled[2 * 2 * 2], field[16 * 2];
   OK(bo_fcam_upsample(2, 2, in, 4, 4, out));
   for (int x = 0; x < 4; x++) assert_true(fabs(out[x] - row0[x]) < 1e-15);
   assert_true(fabs(out[15] - 4) < 1e-15 && fabs(out[5] - (1 + 0.25 + 0.5)) < 1e-15);
