@@ -156,6 +156,8 @@ def run_boundopt(a, res):
            "-fewshot_method", a.method, "-fewshot_classes", CLASSES, "-fewshot_ways", str(WAYS),
            "-fewshot_shots", str(SHOTS), "-fewshot_queries", str(QUERIES),
            "-fewshot_tasks", str(a.tasks), "-fewshot_norm", "l2", "-fewshot_save_tasks"]
+    if a.method == "tim-adm":  # TIM-GD is double only
+        cmd += ["-fewshot_precision", a.precision]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", HDF5_USE_FILE_LOCKING="FALSE")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -193,6 +195,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=0, help="tasks per batch (0: all)")
     ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--precision", choices=("double", "single"), default="double",
+                    help="boundopt's TIM-ADM arithmetic (-fewshot_precision); torch is float32 either way")
     ap.add_argument("--out", default="benchmarks/out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -233,12 +237,12 @@ def main():
     print(f"fewshot_torch: RATIO {a.method} D={d} tasks={a.tasks}: torch/boundopt per task {tt / tb:.2f}x wall "
           f"(per rep {', '.join(f'{x / y:.2f}' for x, y in zip(t_times, b_times))}), {ct / cb:.2f}x CPU; "
           f"boundopt {1000 * tb / a.tasks:.3f} ms/task, torch {1000 * tt / a.tasks:.3f} ms/task; "
-          f"accuracy boundopt {b_acc:.4f} torch {torch_acc:.4f}; load {statistics.median(loads):.2f}", file=sys.stderr)
+          f"accuracy boundopt {b_acc:.4f} torch {torch_acc:.4f}; boundopt precision {a.precision if a.method == 'tim-adm' else 'double'}; load {statistics.median(loads):.2f}", file=sys.stderr)
     print(json.dumps({
         "bench": "fewshot_torch", "method": a.method, "d": d, "tasks": a.tasks,
         "ways": WAYS, "shots": SHOTS, "queries": QUERIES,
         "boundopt_ranks": a.ranks, "torch_threads": a.threads, "torch_chunk": a.chunk or a.tasks,
-        "reps": a.reps,
+        "reps": a.reps, "boundopt_precision": a.precision if a.method == "tim-adm" else "double",
         "boundopt_compute_seconds": round(tb, 4), "torch_seconds": round(tt, 4),
         "boundopt_ms_per_task": round(1000 * tb / a.tasks, 4), "torch_ms_per_task": round(1000 * tt / a.tasks, 4),
         "ratio_torch_over_boundopt": round(tt / tb, 3),

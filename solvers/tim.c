@@ -9,11 +9,18 @@
  * log p = x - logsumexp from the softmax itself: one exp per entry and one log per row instead of
  * a pow per entry.  Everything else is O((ns + nq) k) per iteration.  The scratch lives in one
  * block allocated per call; TIM-GD's Adam is bo_optim (optim.h).
+ *
+ * TIM-ADM in single precision (bo_tim_opts.precision, tim.h) is a second implementation of the
+ * same iteration: features converted to float once per task, support and query rows in one array
+ * (one Z W^T and one G^T Z call per iteration), the 8-lane float kernels, and class-major n x k
+ * arrays so that the softmax, the q-update and the ADM coefficients are elementwise loops along
+ * rows (vectorised, see ROWLOOP).  The double path is untouched.
  */
 #include "boundopt/tim.h"
 #include "boundopt/error.h"
 #include "boundopt/optim.h"
 #include "tim_kernels.h"
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -379,6 +386,182 @@ static PetscErrorCode adm_run(const task *t, const bo_tim_opts *o, double *w, in
   PetscFunctionReturn(0);
 }
 
+/* ---------------------------------------------------------------- TIM-ADM in single precision */
+
+/* The per-row loops of the float path run along the rows of one class (class-major arrays, entry
+ * (i, c) at c n + i): each is an elementwise loop the compiler vectorises (8 lanes in the AVX2
+ * clone, 4 in the default one) with no reassociation (-std=c17 contracts nothing), so the clones
+ * give the same bits; sums over rows stay sequential. */
+#define ROWLOOP __attribute__((target_clones("avx2", "default")))
+
+/* x (k x n, ld n) = Z W^T on entry: leaves x = the shifted logits tau (x - wn/2) - max_c, p =
+ * exp(x) / s, s (n) = the rows' sums of exp(x). */
+ROWLOOP static void softmax_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64_t k, float tau, const float *hw, float *x, float *p, float *s, float *hi)
+{
+  for (int64_t c = 0; c < k; c++) {
+    float *xc = x + c * n;
+    const float h = hw[c];
+    for (int64_t i = 0; i < n; i++) xc[i] = tau * (xc[i] - h);
+  }
+  memcpy(hi, x, sizeof *hi * (size_t)n);
+  for (int64_t c = 1; c < k; c++)
+    for (int64_t i = 0; i < n; i++) hi[i] = x[c * n + i] > hi[i] ? x[c * n + i] : hi[i];
+  for (int64_t c = 0; c < k; c++)
+    for (int64_t i = 0; i < n; i++) x[c * n + i] -= hi[i];
+  kern->exp(n * k, x, p);
+  memcpy(s, p, sizeof *s * (size_t)n);
+  for (int64_t c = 1; c < k; c++)
+    for (int64_t i = 0; i < n; i++) s[i] += p[c * n + i];
+  for (int64_t i = 0; i < n; i++) hi[i] = 1.0f / s[i];
+  for (int64_t c = 0; c < k; c++)
+    for (int64_t i = 0; i < n; i++) p[c * n + i] *= hi[i];
+}
+
+/* The q-update (tim.h) on the queries: q (k x nq, ld nq) from the shifted logits xq and probabilities
+ * pq (ld n) and the rows' log-sum-exps lse (nq). */
+ROWLOOP static void q_update_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64_t nq, int64_t k, float alpha, double beta, const float *xq, const float *pq, const float *lse, float *q, float *rs)
+{
+  for (int64_t c = 0; c < k; c++) {
+    float *qc = q + c * nq;
+    if (alpha == 0) memcpy(qc, pq + c * n, sizeof *qc * (size_t)nq);
+    else {
+      const float e = 1 + alpha, *xc = xq + c * n;
+      for (int64_t i = 0; i < nq; i++) qc[i] = e * (xc[i] - lse[i]);
+      kern->exp(nq, qc, qc);
+    }
+    float cs = 0;
+    for (int64_t i = 0; i < nq; i++) cs += qc[i];
+    const float f = cs > 0 ? (float)(1 / pow((double)cs, beta)) : 1.0f; /* a zero column is all 0: its limit */
+    for (int64_t i = 0; i < nq; i++) qc[i] *= f;
+  }
+  memcpy(rs, q, sizeof *rs * (size_t)nq);
+  for (int64_t c = 1; c < k; c++)
+    for (int64_t i = 0; i < nq; i++) rs[i] += q[c * nq + i];
+  for (int64_t c = 0; c < k; c++) /* a row that cannot be normalised gets p's row (as in double) */
+    for (int64_t i = 0; i < nq; i++) {
+      const int ok = rs[i] > 0 && rs[i] <= FLT_MAX;
+      q[c * nq + i] = ok ? q[c * nq + i] / rs[i] : pq[c * n + i];
+    }
+}
+
+/* The ADM coefficients g (k x n, ld n): c_S (Y - P_S) on the support rows, c_Q (Q - P_Q) on the
+ * queries; and the column sums of P_S, P_Q and Q (sequential). */
+ROWLOOP static void adm_coefficients_f32(int64_t ns, int64_t nq, int64_t k, const int32_t *ys, float cs, float cq, const float *p, const float *q, float *g, float *sums)
+{
+  const int64_t n = ns + nq;
+  for (int64_t c = 0; c < k; c++) {
+    const float *pc = p + c * n, *qc = q + c * nq;
+    float       *gc = g + c * n, sp = 0, sq = 0, sqq = 0;
+    for (int64_t i = 0; i < ns; i++) gc[i] = cs * ((ys[i] == c ? 1.0f : 0.0f) - pc[i]);
+    for (int64_t i = 0; i < nq; i++) gc[ns + i] = cq * (qc[i] - pc[ns + i]);
+    for (int64_t i = 0; i < ns; i++) sp += pc[i];
+    for (int64_t i = 0; i < nq; i++) sq += pc[ns + i];
+    for (int64_t i = 0; i < nq; i++) sqq += qc[i];
+    sums[3 * c] = sp, sums[3 * c + 1] = sq, sums[3 * c + 2] = sqq;
+  }
+}
+
+typedef struct {
+  const bo_tim_kernels_f32 *kern;
+  float  *z, *w, *x, *p, *q, *g, *grad, *s, *hi, *hw, *sums, *count;
+  double *lse;
+  void   *block;
+} work_f32;
+
+/* P (k x n) at W, with the query rows' log-sum-exps into lse (as floats in ws->hi) when lse. */
+static void probabilities_f32(const task *t, float tau, work_f32 *ws, const bo_tim_kernels *k64, PetscBool lse)
+{
+  const int64_t n = t->ns + t->nq, k = t->k, d = t->d;
+  for (int64_t c = 0; c < k; c++) {
+    ws->kern->cross(1, d, ws->w + c * d, 1, ws->w + c * d, 1, ws->hw + c);
+    ws->hw[c] *= 0.5f;
+  }
+  ws->kern->cross(n, d, ws->z, k, ws->w, n, ws->x);
+  softmax_f32(ws->kern, n, k, tau, ws->hw, ws->x, ws->p, ws->s, ws->hi);
+  if (lse) { /* nq logs per iteration: the double kernel, then back to float */
+    for (int64_t i = 0; i < t->nq; i++) ws->lse[i] = (double)ws->s[t->ns + i];
+    k64->log(t->nq, ws->lse, ws->lse);
+    for (int64_t i = 0; i < t->nq; i++) ws->hi[i] = (float)ws->lse[i];
+  }
+}
+
+static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w, int32_t *pred, double *pq, double *losses)
+{
+  const int64_t k = t->k, d = t->d, ns = t->ns, nq = t->nq, n = ns + nq;
+  const float   cs = (float)(o->lambda_ce / (1 + o->alpha)), cq = (float)((double)ns / (double)nq), tau = (float)o->tau, damp = (float)o->damping;
+  const double  beta = o->w_marginal / (o->w_marginal + 1);
+  const bo_tim_kernels *k64 = bo_tim_kernels_best();
+  work_f32      ws;
+  work          wd = {0};
+  double       *wdbl = NULL;
+
+  PetscFunctionBeginUser;
+  {
+    const size_t nf = (size_t)((n + 2 * k) * d + 3 * k * n + k * nq + 2 * n + 5 * k), nd = (size_t)nq;
+    PetscCall(PetscMalloc(nf * sizeof(float) + nd * sizeof(double), &ws.block));
+    ws.lse  = (double *)ws.block; /* first: aligned for doubles */
+    float *b = (float *)(ws.lse + nd);
+    ws.z = b, b += n * d;
+    ws.w = b, b += k * d;
+    ws.grad = b, b += k * d;
+    ws.x = b, b += k * n;
+    ws.p = b, b += k * n;
+    ws.g = b, b += k * n;
+    ws.q = b, b += k * nq;
+    ws.s = b, b += n;
+    ws.hi = b, b += n;
+    ws.hw = b, b += k;
+    ws.count = b, b += k;
+    ws.sums = b;
+  }
+  ws.kern = bo_tim_kernels_f32_best();
+  for (int64_t i = 0; i < ns * d; i++) ws.z[i] = (float)t->zs[i];
+  for (int64_t i = 0; i < nq * d; i++) ws.z[ns * d + i] = (float)t->zq[i];
+  for (int64_t i = 0; i < k * d; i++) ws.w[i] = (float)w[i];
+  for (int64_t c = 0; c < k; c++) ws.count[c] = 0;
+  for (int64_t i = 0; i < ns; i++) ws.count[t->ys[i]] += 1;
+  if (losses) {
+    PetscCall(work_create(t, &wd));
+    PetscCall(PetscMalloc1((size_t)(k * d), &wdbl));
+  }
+  for (int it = 0; it <= o->iterations; it++) {
+    if (losses) { /* L in double at the float iterate */
+      for (int64_t i = 0; i < k * d; i++) wdbl[i] = (double)ws.w[i];
+      probabilities(t, wdbl, o->tau, &wd, PETSC_FALSE);
+      losses[it] = loss_and_logit_grad(t, o, &wd, PETSC_FALSE);
+    }
+    if (it == o->iterations) break;
+    probabilities_f32(t, tau, &ws, k64, PETSC_TRUE);
+    q_update_f32(ws.kern, n, nq, k, (float)o->alpha, beta, ws.x + ns, ws.p + ns, ws.hi, ws.q, ws.s);
+    adm_coefficients_f32(ns, nq, k, t->ys, cs, cq, ws.p, ws.q, ws.g, ws.sums);
+    ws.kern->gather(n, d, ws.z, k, ws.g, n, ws.grad);
+    for (int64_t c = 0; c < k; c++) {
+      const float coef = cs * ws.sums[3 * c] + cq * ws.sums[3 * c + 1], den = cs * ws.count[c] + cq * ws.sums[3 * c + 2];
+      if (!(den > 0)) continue; /* no support weight and no query mass: w_c stays */
+      const float inv = 1 / den, *gc = ws.grad + c * d;
+      float      *wc  = ws.w + c * d;
+      for (int64_t j = 0; j < d; j++) wc[j] += damp * ((gc[j] + coef * wc[j]) * inv - wc[j]);
+    }
+  }
+  probabilities_f32(t, tau, &ws, k64, PETSC_FALSE);
+  for (int64_t i = 0; i < nq; i++) { /* argmax, ties: the lowest k */
+    int64_t best = 0;
+    for (int64_t c = 1; c < k; c++)
+      if (ws.p[c * n + ns + i] > ws.p[best * n + ns + i]) best = c;
+    pred[i] = (int32_t)best;
+  }
+  if (pq)
+    for (int64_t i = 0; i < nq; i++)
+      for (int64_t c = 0; c < k; c++) pq[i * k + c] = (double)ws.p[c * n + ns + i];
+  for (int64_t i = 0; i < k * d; i++) w[i] = (double)ws.w[i];
+  if (losses) {
+    PetscCall(work_destroy(&wd));
+    PetscCall(PetscFree(wdbl));
+  }
+  PetscCall(PetscFree(ws.block));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode loss_grad_run(const task *t, const double *w, const bo_tim_opts *o, double *loss, double *grad)
 {
   work ws;
@@ -505,6 +688,7 @@ PetscErrorCode bo_tim_gd(int64_t ns, int64_t nq, int64_t d, const double *zs, co
   PetscCheck(o->beta2 >= 0 && o->beta2 < 1, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: beta2 = %g; expected 0 <= beta2 < 1", o->beta2);
   PetscCheck(isfinite(o->eps) && o->eps > 0, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: eps = %g; expected a finite Adam eps > 0", o->eps);
   CHECK_PTR(pred, "nq predictions");
+  PetscCheck(o->precision == BO_TIM_DOUBLE, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: precision = %d for TIM-GD; expected BO_TIM_DOUBLE (single precision is TIM-ADM only)", (int)o->precision);
   PetscCall(gd_run(&t, o, w, pred, pq, losses));
   PetscFunctionReturn(0);
 }
@@ -518,6 +702,8 @@ PetscErrorCode bo_tim_adm(int64_t ns, int64_t nq, int64_t d, const double *zs, c
   PetscCall(check_iterations(o));
   CHECK_NONNEG(o, damping);
   CHECK_PTR(pred, "nq predictions");
-  PetscCall(adm_run(&t, o, w, pred, pq, losses));
+  PetscCheck(o->precision == BO_TIM_DOUBLE || o->precision == BO_TIM_SINGLE, PETSC_COMM_SELF, BO_ERR_INPUT, "tim: precision = %d; expected BO_TIM_DOUBLE or BO_TIM_SINGLE", (int)o->precision);
+  if (o->precision == BO_TIM_SINGLE) PetscCall(adm_run_f32(&t, o, w, pred, pq, losses));
+  else PetscCall(adm_run(&t, o, w, pred, pq, losses));
   PetscFunctionReturn(0);
 }

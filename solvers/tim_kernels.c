@@ -364,3 +364,251 @@ const bo_tim_kernels *bo_tim_kernels_best(void)
   const bo_tim_kernels *k = bo_tim_kernels_avx2();
   return k ? k : &portable;
 }
+
+/* ================================================================ single precision (8 lanes) */
+
+float bo_tim_dotf(const float *u, const float *v, int64_t d)
+{
+  float   lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j       = 0;
+  for (; j + 8 <= d; j += 8)
+    for (int l = 0; l < 8; l++) lane[l] = fmaf(u[j + l], v[j + l], lane[l]);
+  for (; j < d; j++) lane[0] = fmaf(u[j], v[j], lane[0]);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+#define EXPF_LO    -104.0f
+#define EXPF_HI    88.7f
+#define LOG2EF     1.44269504088896341f
+#define SHIFTF     12582912.0f /* 1.5 * 2^23 */
+#define LN2F_HI    0.693359375f /* 9 significant bits: n LN2F_HI is exact for |n| <= 2^15 */
+#define LN2F_LO    -2.12194440e-4f
+#define EXPF_BIAS  127.0f
+
+/* 1/k!, k = 7 down to 2 (then 1 and 1). */
+static const float expf_coef[6] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f};
+
+static inline __attribute__((always_inline)) float pow2if(float m)
+{
+  const float t = m + (EXPF_BIAS + SHIFTF);
+  uint32_t    b;
+  memcpy(&b, &t, sizeof b);
+  b <<= 23;
+  float r;
+  memcpy(&r, &b, sizeof r);
+  return r;
+}
+
+static inline __attribute__((always_inline)) float expf1_body(float x)
+{
+  x = EXPF_LO > x ? EXPF_LO : x; /* as _mm256_max_ps(lo, x): NaN passes */
+  x = EXPF_HI < x ? EXPF_HI : x;
+  const float n = (x * LOG2EF + SHIFTF) - SHIFTF;
+  const float r = (x - n * LN2F_HI) - n * LN2F_LO;
+  float       p = expf_coef[0];
+  for (int c = 1; c < 6; c++) p = fmaf(p, r, expf_coef[c]);
+  p = fmaf(p, r, 1.0f);
+  p = fmaf(p, r, 1.0f);
+  /* n in [-150, 128]: two factors, each a normal power of two */
+  const float n1 = (n * 0.5f + SHIFTF) - SHIFTF, n2 = n - n1;
+  return (p * pow2if(n1)) * pow2if(n2);
+}
+
+float bo_tim_expf1(float x) { return expf1_body(x); }
+
+static void crossf_portable(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x)
+{
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t c = 0; c < k; c++) x[c * ldx + i] = bo_tim_dotf(z + i * d, w + c * d, d);
+}
+
+static void gatherf_portable(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out)
+{
+  memset(out, 0, sizeof *out * (size_t)(k * d));
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t c = 0; c < k; c++) {
+      const float gi = g[c * ldg + i];
+      float      *o  = out + c * d;
+      for (int64_t j = 0; j < d; j++) o[j] = fmaf(gi, z[i * d + j], o[j]);
+    }
+}
+
+static void expf_portable(int64_t n, const float *x, float *y)
+{
+  for (int64_t i = 0; i < n; i++) y[i] = expf1_body(x[i]);
+}
+
+/* The 8-lane reduction of dotf for rows r and r + 1 at once: hadd(a, b) = (a01, a23, b01, b23 |
+ * a45, a67, b45, b67); hadd again gives (a0123, b0123, .. | a4567, b4567, ..); the halves' sum
+ * holds both dots in its low two lanes. */
+AVX2 INLINE __m128 reduce8x2(__m256 a, __m256 b)
+{
+  const __m256 h1 = _mm256_hadd_ps(a, b), h2 = _mm256_hadd_ps(h1, h1);
+  return _mm_add_ps(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1));
+}
+
+AVX2 INLINE void crossf_block(const int R, const int P, int64_t d, const float *z, const float *w, int64_t ldx, float *x)
+{
+  __m256  acc[ROWS][CLASSES];
+  int64_t j = 0;
+
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) acc[r][p] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (; j + 8 <= d; j += 8) {
+    __m256 zv[ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) zv[r] = _mm256_loadu_ps(z + r * d + j);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const __m256 wv = _mm256_loadu_ps(w + p * d + j);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) acc[r][p] = _mm256_fmadd_ps(zv[r], wv, acc[r][p]);
+    }
+  }
+  if (j == d) {
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const __m128 s = reduce8x2(acc[0][p], acc[R - 1][p]);
+      if (R == 2) _mm_storel_pi((__m64 *)(void *)(x + p * ldx), s);
+      else _mm_store_ss(x + p * ldx, s);
+    }
+    return;
+  }
+  for (int r = 0; r < R; r++)
+    for (int p = 0; p < P; p++) {
+      float lane[8];
+      _mm256_storeu_ps(lane, acc[r][p]);
+      for (int64_t t = j; t < d; t++) lane[0] = fmaf(z[r * d + t], w[p * d + t], lane[0]);
+      x[p * ldx + r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+}
+
+AVX2 static void crossf_avx2(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x)
+{
+  for (int64_t i = 0; i < n; i += ROWS) {
+    const int R = n - i >= ROWS ? ROWS : 1;
+    for (int64_t c = 0; c < k; c += CLASSES) {
+      const int    P  = k - c >= CLASSES ? CLASSES : (int)(k - c);
+      const float *zi = z + i * d, *wc = w + c * d;
+      float       *xi = x + c * ldx + i;
+      switch (R * 8 + P) {
+      case 2 * 8 + 5: crossf_block(2, 5, d, zi, wc, ldx, xi); break;
+      case 2 * 8 + 4: crossf_block(2, 4, d, zi, wc, ldx, xi); break;
+      case 2 * 8 + 3: crossf_block(2, 3, d, zi, wc, ldx, xi); break;
+      case 2 * 8 + 2: crossf_block(2, 2, d, zi, wc, ldx, xi); break;
+      case 2 * 8 + 1: crossf_block(2, 1, d, zi, wc, ldx, xi); break;
+      case 1 * 8 + 5: crossf_block(1, 5, d, zi, wc, ldx, xi); break;
+      case 1 * 8 + 4: crossf_block(1, 4, d, zi, wc, ldx, xi); break;
+      case 1 * 8 + 3: crossf_block(1, 3, d, zi, wc, ldx, xi); break;
+      case 1 * 8 + 2: crossf_block(1, 2, d, zi, wc, ldx, xi); break;
+      default: crossf_block(1, 1, d, zi, wc, ldx, xi); break;
+      }
+    }
+  }
+}
+
+/* P classes x V vectors of 8 columns from column j, all n rows in order, from zero. */
+AVX2 INLINE void gatherf_block(const int P, const int V, int64_t n, int64_t d, const float *z, const float *g, int64_t ldg, int64_t j, float *out)
+{
+  __m256 acc[CLASSES][2];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; p++)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; v++) acc[p][v] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t i = 0; i < n; i++) {
+    __m256 zv[2];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; v++) zv[v] = _mm256_loadu_ps(z + i * d + j + 8 * v);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const __m256 gv = _mm256_broadcast_ss(g + p * ldg + i);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; v++) acc[p][v] = _mm256_fmadd_ps(gv, zv[v], acc[p][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; p++)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; v++) _mm256_storeu_ps(out + p * d + j + 8 * v, acc[p][v]);
+}
+
+#define GATHERF_CASES(V) \
+  switch (P) { \
+  case 5: gatherf_block(5, V, n, d, z, gc, ldg, j, oc); break; \
+  case 4: gatherf_block(4, V, n, d, z, gc, ldg, j, oc); break; \
+  case 3: gatherf_block(3, V, n, d, z, gc, ldg, j, oc); break; \
+  case 2: gatherf_block(2, V, n, d, z, gc, ldg, j, oc); break; \
+  default: gatherf_block(1, V, n, d, z, gc, ldg, j, oc); break; \
+  }
+
+AVX2 static void gatherf_avx2(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out)
+{
+  for (int64_t c = 0; c < k; c += CLASSES) {
+    const int    P  = k - c >= CLASSES ? CLASSES : (int)(k - c);
+    const float *gc = g + c * ldg;
+    float       *oc = out + c * d;
+    int64_t      j  = 0;
+    for (; j + 16 <= d; j += 16) GATHERF_CASES(2)
+    for (; j + 8 <= d; j += 8) GATHERF_CASES(1)
+    for (; j < d; j++) /* the d % 8 tail: the same fmaf in the same row order */
+      for (int p = 0; p < P; p++) {
+        float s = 0;
+        for (int64_t i = 0; i < n; i++) s = fmaf(gc[p * ldg + i], z[i * d + j], s);
+        oc[p * d + j] = s;
+      }
+  }
+}
+
+AVX2 INLINE __m256 pow2if_avx2(__m256 m)
+{
+  const __m256 t = _mm256_add_ps(m, _mm256_set1_ps(EXPF_BIAS + SHIFTF));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+}
+
+AVX2 INLINE __m256 exp8(__m256 x)
+{
+  const __m256 shift = _mm256_set1_ps(SHIFTF), one = _mm256_set1_ps(1.0f);
+  x                  = _mm256_max_ps(_mm256_set1_ps(EXPF_LO), x);
+  x                  = _mm256_min_ps(_mm256_set1_ps(EXPF_HI), x);
+  const __m256 n     = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2EF)), shift), shift);
+  const __m256 r     = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(LN2F_HI))), _mm256_mul_ps(n, _mm256_set1_ps(LN2F_LO)));
+  __m256       p     = _mm256_set1_ps(expf_coef[0]);
+#pragma GCC unroll 6
+  for (int c = 1; c < 6; c++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(expf_coef[c]));
+  p               = _mm256_fmadd_ps(p, r, one);
+  p               = _mm256_fmadd_ps(p, r, one);
+  const __m256 n1 = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)), shift), shift);
+  const __m256 n2 = _mm256_sub_ps(n, n1);
+  return _mm256_mul_ps(_mm256_mul_ps(p, pow2if_avx2(n1)), pow2if_avx2(n2));
+}
+
+AVX2 static void expf_avx2(int64_t n, const float *x, float *y)
+{
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) { /* four independent vectors: the Horner chain is latency-bound */
+    const __m256 a = exp8(_mm256_loadu_ps(x + i)), b = exp8(_mm256_loadu_ps(x + i + 8));
+    const __m256 c = exp8(_mm256_loadu_ps(x + i + 16)), e = exp8(_mm256_loadu_ps(x + i + 24));
+    _mm256_storeu_ps(y + i, a);
+    _mm256_storeu_ps(y + i + 8, b);
+    _mm256_storeu_ps(y + i + 16, c);
+    _mm256_storeu_ps(y + i + 24, e);
+  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+  for (; i < n; i++) y[i] = expf1_body(x[i]);
+}
+
+static const bo_tim_kernels_f32 portable_f32 = {"portable", crossf_portable, gatherf_portable, expf_portable};
+static const bo_tim_kernels_f32 avx2_f32     = {"avx2", crossf_avx2, gatherf_avx2, expf_avx2};
+
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void) { return &portable_f32; }
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void) { return bo_tim_kernels_avx2() ? &avx2_f32 : NULL; }
+
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_best(void)
+{
+  const bo_tim_kernels_f32 *k = bo_tim_kernels_f32_avx2();
+  return k ? k : &portable_f32;
+}

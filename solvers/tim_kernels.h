@@ -51,4 +51,32 @@ const bo_tim_kernels *bo_tim_kernels_avx2(void);
 double bo_tim_dot(const double *u, const double *v, int64_t d);
 double bo_tim_exp1(double x);
 double bo_tim_log1(double y);
+
+/* Single precision (the TIM-ADM float32 path, tim.h: bo_tim_opts.precision).  The same role as
+ * above with 8-lane vectors and fmaf; outputs and coefficients are class-major (entry (i, c) at
+ * c ld + i) so that the per-row loops of tim.c run along contiguous rows of one class.
+ *   dotf(u, v, d): 8 lanes; lane l = fmaf(u[j], v[j], lane l) over j = l, l + 8, ... (j + 8 <= d
+ *                  blocks), then the d % 8 tail into lane 0 in order, result
+ *                  ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
+ *   cross:         x[c ldx + i] = dotf(z_i, w_c),  i < n, c < k  (ldx >= n).
+ *   gather:        out[c d + j] = fmaf(g[c ldg + n-1], z[n-1][j], ... fmaf(g[c ldg], z[0][j], 0)).
+ *   exp:           e^x for x = n ln2 + r (n = rint(x / ln2), Cody-Waite r with ln2 = 0.693359375
+ *                  - 2.12194440e-4), the Taylor polynomial of degree 7 in r (Horner with fmaf),
+ *                  times 2^n in two exact power-of-two steps; x clamped to [-104, 88.7] (so at most
+ *                  the smallest subnormal below, finite above), NaN stays NaN; exp(0) = 1 exactly.
+ *                  Within 2 float ulp of e^x on [-87, 88] (tested: 0.9).
+ * On a CPU without FMA the portable kernels call libm's software fmaf(); the bits stay identical. */
+typedef struct {
+  const char *name; /* "portable" or "avx2" */
+  void (*cross)(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x);
+  void (*gather)(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out);
+  void (*exp)(int64_t n, const float *x, float *y);
+} bo_tim_kernels_f32;
+
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_best(void);
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void);
+/* NULL when the CPU lacks AVX2 or FMA. */
+const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void);
+float bo_tim_dotf(const float *u, const float *v, int64_t d);
+float bo_tim_expf1(float x);
 #endif

@@ -51,7 +51,8 @@
  * mildly imbalanced queries with noisy 1-shot prototypes it gains several points.
  *
  * Contract
- *   - Arrays are row-major doubles (the caller converts float32 features once per task): zs ns x d,
+ *   - Arrays are row-major doubles (the caller converts float32 features once per task; the single
+ *     precision ADM converts them back to float once per task): zs ns x d,
  *     zq nq x d, w k x d (in/out), pq nq x k.  ys holds ns labels in 0..k-1.  No array may alias
  *     another.
  *   - Sizes: ns >= 1, nq >= 1, d >= 1, k >= 1, each below 2^31.
@@ -60,7 +61,9 @@
  *   - Bad input raises a one-line error on PETSC_COMM_SELF with PETSC_ERR_USER_INPUT
  *     ("tim: <what>: <problem>; expected <what>", error.h) before anything is computed.
  *   - Workspace: bo_tim_gd and bo_tim_adm allocate one block at entry (3 (ns+nq) k + 2 nq k + 2 ns
- *     + nq + 7 k + k d doubles; GD also Adam's two k x d moments in bo_optim) and free it on return;
+ *     + nq + 7 k + k d doubles; GD also Adam's two k x d moments in bo_optim; ADM in single
+ *     precision instead (n + 2k) d + 3 k n + k nq + 2 n + 5 k floats and nq doubles, n = ns + nq,
+ *     plus the double block when losses are asked for) and free it on return;
  *     nothing is allocated inside the iteration loop (one malloc per task is noise next to
  *     150-1000 iterations).
  *   - Arithmetic: the products Z W^T and G^T Z, exp and log are the kernels of
@@ -77,6 +80,14 @@
 #include <petscsys.h>
 #include <stdint.h>
 
+/* TIM-ADM arithmetic: double (float64 everywhere, the default) or single (float32 features,
+ * weights and probabilities on the 8-lane kernels of tim_kernels.h, the arithmetic of the float32
+ * PyTorch reference; a few scalars per iteration, the row log-sum-exps and the column powers, stay
+ * in double).  Single gives different bits from double, the same bits at any rank count and with
+ * or without AVX2.  With losses != NULL the single path evaluates L in double at each float iterate
+ * (diagnostics only: slow).  TIM-GD is double only (single is an input error there). */
+typedef enum { BO_TIM_DOUBLE = 0, BO_TIM_SINGLE = 1 } bo_tim_precision;
+
 typedef struct {
   double tau;        /* temperature (15) */
   double lambda_ce;  /* weight of the support cross-entropy (0.1) */
@@ -87,6 +98,7 @@ typedef struct {
   double beta1, beta2, eps; /* Adam: 0.9, 0.999, 1e-8 */
   double log_eps;    /* inside every log of L (1e-12) */
   double damping;    /* ADM only: 1.0 */
+  bo_tim_precision precision; /* ADM only: BO_TIM_DOUBLE */
 } bo_tim_opts;
 
 /* tau 15, lambda_ce 0.1, alpha 0.1, w_marginal 1, 1000 iterations, lr 1e-4, Adam 0.9/0.999/1e-8,

@@ -61,7 +61,7 @@ typedef struct {
 } run_spec;
 
 typedef struct {
-  char      methods[256], classes[256], base[PETSC_MAX_PATH_LEN], norm[8], lambdas[512];
+  char      methods[256], classes[256], base[PETSC_MAX_PATH_LEN], norm[8], lambdas[512], precision[16];
   PetscInt  ways, shots, queries, tasks, first, knn, iterations;
   PetscReal dirichlet, tau;
   PetscBool save_tasks, clamp, monitor;
@@ -86,6 +86,7 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
   PetscFunctionBeginUser;
   snprintf(p->methods, sizeof p->methods, "simpleshot");
   snprintf(p->norm, sizeof p->norm, "l2");
+  snprintf(p->precision, sizeof p->precision, "double");
   p->ways = 5; p->shots = 5; p->queries = 15; p->tasks = 10000; p->knn = 3; p->iterations = 0;
   p->dirichlet = 0; p->tau = 15;
   PetscOptionsBegin(job->comm, "fewshot_", "Task fewshot: transductive few-shot inference", "boundopt");
@@ -105,6 +106,7 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
   PetscCall(PetscOptionsReal("-dirichlet", "Imbalanced queries: split ways*queries by Dirichlet(a 1), at least one each (0: balanced)", "", p->dirichlet, &p->dirichlet, NULL));
   PetscCall(PetscOptionsInt("-iterations", "TIM iterations (0: 1000 for tim-gd, 150 for tim-adm)", "", p->iterations, &p->iterations, NULL));
   PetscCall(PetscOptionsReal("-tau", "TIM temperature", "", p->tau, &p->tau, NULL));
+  PetscCall(PetscOptionsString("-precision", "TIM-ADM arithmetic: double or single (float32, as a float32 PyTorch TIM-ADM)", "", p->precision, p->precision, sizeof p->precision, NULL));
   PetscCall(PetscOptionsBool("-monitor", "Print a progress line per checkpoint and on resume", "", p->monitor, &p->monitor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -177,6 +179,7 @@ static PetscErrorCode check_options(bo_job *job, const fewshot_params *p)
   PetscCheck(p->first >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_first: %d; expected a task id >= 0", (int)p->first);
   PetscCheck(p->tasks >= 1, job->comm, BO_ERR_INPUT, "option -fewshot_tasks: %d; expected at least one task", (int)p->tasks);
   PetscCheck(p->tau > 0, job->comm, BO_ERR_INPUT, "option -fewshot_tau: %g; expected tau > 0", (double)p->tau);
+  PetscCheck(!strcmp(p->precision, "double") || !strcmp(p->precision, "single"), job->comm, BO_ERR_INPUT, "option -fewshot_precision: '%s'; expected double or single", p->precision);
   PetscCheck(p->iterations >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_iterations: %d; expected a positive count (0: the method's default)", (int)p->iterations);
   PetscCheck(p->dirichlet >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_dirichlet: %g; expected a >= 0", (double)p->dirichlet);
   PetscCheck(p->knn >= 2, job->comm, BO_ERR_INPUT, "option -fewshot_knn: %d; expected knn >= 2 (it counts the point itself)", (int)p->knn);
@@ -295,6 +298,7 @@ static PetscErrorCode run_method(const run_spec *r, const fewshot_params *p, int
     bo_tim_opts o;
     if (r->method == M_TIM_GD) bo_tim_defaults_gd(&o); else bo_tim_defaults_adm(&o);
     o.tau = p->tau;
+    if (r->method == M_TIM_ADM && !strcmp(p->precision, "single")) o.precision = BO_TIM_SINGLE;
     if (p->iterations) o.iterations = (int)p->iterations;
     PetscCall(bo_tim_init_weights(ns, d, zs, ys, p->ways, w));
     if (r->method == M_TIM_GD) PetscCall(bo_tim_gd(ns, nq, d, zs, ys, zq, p->ways, &o, w, pred, NULL, NULL));
@@ -393,6 +397,7 @@ static PetscErrorCode write_results(bo_job *job, const fewshot_params *p, const 
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "clamp", p->clamp));
   PetscCall(bo_h5_attr_write_int64(res->file, "/", "tim_iterations", p->iterations));
   PetscCall(bo_h5_attr_write_double(res->file, "/", "tau", p->tau));
+  PetscCall(bo_h5_attr_write_string(res->file, "/", "tim_adm_precision", p->precision));
   PetscCall(PetscFree2(col, grid_acc));
   PetscCall(PetscFree(pcol));
   PetscFunctionReturn(0);

@@ -65,3 +65,19 @@ expect_error "unknown method"              1 "option -fewshot_method: 'tim'; exp
 expect_error "classes missing"             1 'option -fewshot_classes: missing' "$O" 2 "${E[@]}"
 expect_error "a negative lambda"           1 "option -fewshot_lambda: '-1'; expected numbers >= 0" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_lambda 0.1,-1
 expect_error "a lambda that is not a number" 1 "option -fewshot_lambda: 'x'" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_lambda x
+
+# TIM-ADM in single precision (-fewshot_precision single): the same file at 1, 2 and 3 ranks, and
+# the mean accuracy within 0.1 point of double precision on the same tasks (fs1.h5 above).
+FS32=(-task fewshot -input "$D/feat.h5" -fewshot_classes 16-25 -fewshot_tasks 60 -fewshot_method tim-adm -fewshot_iterations 60 -fewshot_save_tasks -fewshot_precision single)
+for p in $RANKS; do run_np "$p" "${FS32[@]}" -output "$D/fs32-$p.h5" || fail "single-precision tim-adm at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "single-precision tim-adm: identical results at 1 and $p ranks" same_results "$D/fs32-1.h5" "$D/fs32-$p.h5"; done
+check "single-precision tim-adm: mean accuracy within 0.1 point of double, precision recorded" /usr/bin/python3 -c "
+import h5py
+s, d = h5py.File('$D/fs32-1.h5', 'r'), h5py.File('$D/fs1.h5', 'r')
+a, b = s['tim-adm'].attrs['mean_accuracy'], d['tim-adm'].attrs['mean_accuracy']
+assert abs(a - b) <= 0.001, (a, b)
+assert (s['/tasks/query'][()] == d['/tasks/query'][()]).all()
+p = s.attrs['tim_adm_precision']; p = p.decode() if isinstance(p, bytes) else p
+assert p == 'single', p
+print('single %.4f double %.4f' % (a, b))"
+expect_error "an unknown precision" 1 "option -fewshot_precision: 'half'; expected double or single" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_precision half

@@ -501,6 +501,12 @@ static void bad_inputs_give_one_line_errors(void **state)
   o.alpha = -0.1;
   EXPECT_INPUT_ERROR(bo_tim_loss_grad(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, f.w, &o, &loss, NULL), "tim: ", "alpha = -0.1");
   EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, 0, f.d, f.zs, f.ys, f.zq, f.k, &gd, f.w, pred, NULL, NULL), "tim: ", "nq = 0");
+  o           = gd;
+  o.precision = BO_TIM_SINGLE;
+  EXPECT_INPUT_ERROR(bo_tim_gd(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "precision = 1 for TIM-GD");
+  o           = adm;
+  o.precision = (bo_tim_precision)7;
+  EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &o, f.w, pred, NULL, NULL), "tim: ", "precision = 7");
   f.zq[4] = INFINITY;
   EXPECT_INPUT_ERROR(bo_tim_adm(f.ns, f.nq, f.d, f.zs, f.ys, f.zq, f.k, &adm, f.w, pred, NULL, NULL), "tim: ", "zq[1][1] = inf");
   fixture_free(&f);

@@ -415,6 +415,162 @@ static void gd_equals_the_plain_gradient_and_adam_over_many_iterations(void **st
   }
 }
 
+/* ---------------------------------------------------------------- single precision */
+
+static float *float_array(bo_rng *r, int64_t n)
+{
+  float *a = malloc(sizeof *a * (size_t)n);
+  for (int64_t i = 0; i < n; i++) a[i] = (float)bo_rng_normal(r);
+  return a;
+}
+
+static void expect_same_float_bits(const float *a, const float *b, int64_t n, const char *what, const shape *s)
+{
+  if (memcmp(a, b, sizeof *a * (size_t)n))
+    for (int64_t i = 0; i < n; i++)
+      if (memcmp(a + i, b + i, sizeof *a)) fail_msg("%s (n %lld, d %lld, k %lld): avx2 and portable differ at %lld: %.9g vs %.9g", what, (long long)s->n, (long long)s->d, (long long)s->k, (long long)i, (double)a[i], (double)b[i]);
+}
+
+/* |got - want| <= 8 FLT_EPSILON x the sum of |terms|: the float kernels against the double ones on
+ * the same (float) inputs. */
+static void expect_float_close(float got, double want, double scale, const char *what, int64_t i)
+{
+  if (!(fabs((double)got - want) <= 8 * FLT_EPSILON * (scale + 1e-30))) fail_msg("%s[%lld] = %.9g, double kernel %.17g (scale %.3g)", what, (long long)i, (double)got, want, scale);
+}
+
+static void single_precision_cross_and_gather_match_the_double_kernels_and_both_implementations_agree(void **state)
+{
+  (void)state;
+  const bo_tim_kernels_f32 *port = bo_tim_kernels_f32_portable(), *vec = bo_tim_kernels_f32_avx2();
+  const bo_tim_kernels     *k64  = bo_tim_kernels_portable();
+  if (!vec) print_message("  (no AVX2+FMA on this CPU: portable kernels only)\n");
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    const shape  *s = &shapes[si];
+    const int64_t n = s->n, d = s->d, k = s->k, ld = n + 3; /* a leading dimension beyond n */
+    bo_rng        r;
+    bo_rng_init(&r, 61, si, 0);
+    float  *z = float_array(&r, n * d), *w = float_array(&r, k * d), *g = float_array(&r, k * ld);
+    float  *x0 = calloc((size_t)(k * ld), sizeof *x0), *x1 = calloc((size_t)(k * ld), sizeof *x1);
+    float  *o0 = malloc(sizeof *o0 * (size_t)(k * d)), *o1 = malloc(sizeof *o1 * (size_t)(k * d));
+    double *zd = malloc(sizeof *zd * (size_t)(n * d)), *wd = malloc(sizeof *wd * (size_t)(k * d)), *gd = malloc(sizeof *gd * (size_t)(n * k));
+    double *xd = malloc(sizeof *xd * (size_t)(n * k)), *od = malloc(sizeof *od * (size_t)(k * d));
+    for (int64_t i = 0; i < n * d; i++) zd[i] = z[i];
+    for (int64_t i = 0; i < k * d; i++) wd[i] = w[i];
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < k; c++) gd[i * k + c] = g[c * ld + i];
+    port->cross(n, d, z, k, w, ld, x0);
+    k64->cross(n, d, zd, k, wd, xd);
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < k; c++) {
+        double scale = 0;
+        for (int64_t j = 0; j < d; j++) scale += fabs(zd[i * d + j] * wd[c * d + j]);
+        expect_float_close(x0[c * ld + i], xd[i * k + c], scale, "single cross", c * ld + i);
+      }
+    port->gather(n, d, z, k, g, ld, o0);
+    k64->gather(n, d, zd, k, gd, 0, od);
+    for (int64_t c = 0; c < k; c++)
+      for (int64_t j = 0; j < d; j++) {
+        double scale = 0;
+        for (int64_t i = 0; i < n; i++) scale += fabs(gd[i * k + c] * zd[i * d + j]);
+        expect_float_close(o0[c * d + j], od[c * d + j], scale, "single gather", c * d + j);
+      }
+    if (vec) {
+      vec->cross(n, d, z, k, w, ld, x1);
+      expect_same_float_bits(x1, x0, k * ld, "single cross", s); /* the padding rows untouched (0) in both */
+      vec->gather(n, d, z, k, g, ld, o1);
+      expect_same_float_bits(o1, o0, k * d, "single gather", s);
+    }
+    free(z), free(w), free(g), free(x0), free(x1), free(o0), free(o1), free(zd), free(wd), free(gd), free(xd), free(od);
+  }
+}
+
+static void single_precision_exp_is_within_two_float_ulp_and_both_implementations_agree(void **state)
+{
+  (void)state;
+  const bo_tim_kernels_f32 *port = bo_tim_kernels_f32_portable(), *vec = bo_tim_kernels_f32_avx2();
+  enum { N = 200003 };
+  float *x = malloc(sizeof *x * N), *y0 = malloc(sizeof *y0 * N), *y1 = malloc(sizeof *y1 * N);
+  double worst = 0, at = 0;
+  bo_rng r;
+  bo_rng_init(&r, 62, 0, 0);
+  for (int i = 0; i < N; i++) /* the softmax range, the q-update range, and the normal float results */
+    x[i] = (float)(i % 3 == 0 ? -40 * bo_rng_uniform(&r) : i % 3 == 1 ? -2 * bo_rng_uniform(&r) : -87 + 175 * bo_rng_uniform(&r));
+  port->exp(N, x, y0);
+  for (int i = 0; i < N; i++) {
+    const double want = exp((double)x[i]), ulp = (double)nextafterf((float)want, INFINITY) - (double)(float)want;
+    const double e    = fabs((double)y0[i] - want) / ulp;
+    if (e > worst) worst = e, at = x[i];
+  }
+  print_message("  single exp: worst error %.2f float ulp (at x = %.9g) over %d arguments\n", worst, at, N);
+  if (!(worst <= 2)) fail_msg("single exp(%.9g): %.2f float ulp from exp; expected <= 2", at, worst);
+  if (vec) {
+    vec->exp(N, x, y1);
+    expect_same_float_bits(y1, y0, N, "single exp", &(shape){N, 1, 1});
+  }
+  const float sx[9] = {0.0f, -0.0f, -200.0f, -INFINITY, 88.0f, INFINITY, NAN, -1.0f, 1.0f};
+  float       sy[2][9];
+  port->exp(9, sx, sy[0]);
+  if (vec) vec->exp(9, sx, sy[1]);
+  for (int v = 0; v < (vec ? 2 : 1); v++) {
+    const float *y = sy[v];
+    if (!(y[0] == 1 && y[1] == 1)) fail_msg("single exp(+-0) = %.9g, %.9g; expected exactly 1", (double)y[0], (double)y[1]);
+    if (!(y[2] <= 0x1p-149f && y[3] <= 0x1p-149f)) fail_msg("single exp(-200), exp(-inf) = %g, %g; expected at most the smallest subnormal", (double)y[2], (double)y[3]);
+    if (!(isfinite(y[4]) && isfinite(y[5]) && y[5] > 1e38f)) fail_msg("single exp(88), exp(inf) = %g, %g; expected finite (the clamp)", (double)y[4], (double)y[5]);
+    if (!isnan(y[6])) fail_msg("single exp(NaN) = %g; expected NaN", (double)y[6]);
+  }
+  if (vec && memcmp(sy[0], sy[1], sizeof sy[0])) fail_msg("single exp of special values: avx2 and portable differ");
+  free(x), free(y0), free(y1);
+}
+
+/* TIM-ADM in single precision against double on the same tasks: weights within float accuracy of
+ * the double ones after 150 iterations, (nearly) the same predictions, and the losses of the single
+ * path, evaluated in double, start at the double path's. */
+static void single_precision_adm_follows_the_double_iteration(void **state)
+{
+  (void)state;
+  const int64_t dims[3] = {64, 13, 640};
+  int           differ = 0, total = 0;
+  for (int di = 0; di < 3; di++)
+    for (uint64_t seed = 0; seed < 4; seed++) {
+      task        t;
+      bo_tim_opts o, os;
+      make_task(&t, 70 + 10 * di + seed, 5, 15, dims[di], 5);
+      bo_tim_defaults_adm(&o);
+      o.iterations = di == 2 ? 20 : 150;
+      os           = o;
+      os.precision = BO_TIM_SINGLE;
+      const size_t kd = (size_t)(t.k * t.d);
+      double      *w = malloc(sizeof *w * kd), *ws = malloc(sizeof *ws * kd), *pq = malloc(sizeof *pq * (size_t)(t.nq * t.k));
+      double      *l = malloc(sizeof *l * (size_t)(o.iterations + 1)), *ls = malloc(sizeof *ls * (size_t)(o.iterations + 1));
+      int32_t     *pred = malloc(sizeof *pred * (size_t)t.nq), *preds = malloc(sizeof *preds * (size_t)t.nq), *pred2 = malloc(sizeof *pred2 * (size_t)t.nq);
+      memcpy(w, t.w, sizeof *w * kd), memcpy(ws, t.w, sizeof *w * kd);
+      OK(bo_tim_adm(t.ns, t.nq, t.d, t.zs, t.ys, t.zq, t.k, &o, w, pred, NULL, l));
+      OK(bo_tim_adm(t.ns, t.nq, t.d, t.zs, t.ys, t.zq, t.k, &os, ws, preds, pq, ls));
+      if (seed == 0) compare_weights(&t, ws, w, 1e-4, "single-precision TIM-ADM against double");
+      for (int64_t i = 0; i < t.nq; i++) differ += pred[i] != preds[i];
+      total += (int)t.nq;
+      if (!(fabs(ls[0] - l[0]) <= 1e-6 * fabs(l[0]))) fail_msg("single ADM: loss at W_0 %.17g, double %.17g; expected the same W_0 in float", ls[0], l[0]);
+      if (!(fabs(ls[o.iterations] - l[o.iterations]) <= 1e-3 * fabs(l[o.iterations]))) fail_msg("single ADM: final loss %.9g, double %.9g", ls[o.iterations], l[o.iterations]);
+      for (int64_t i = 0; i < t.nq; i++) {
+        double s = 0;
+        int    best = 0;
+        for (int c = 0; c < t.k; c++) {
+          s += pq[i * t.k + c];
+          if (pq[i * t.k + c] > pq[i * t.k + best]) best = c;
+        }
+        if (!(fabs(s - 1) <= 1e-5) || best != preds[i]) fail_msg("single ADM: query %lld: pq sums to %.9g, argmax %d vs prediction %d", (long long)i, s, best, preds[i]);
+      }
+      /* deterministic: a second run gives the same bits */
+      memcpy(w, t.w, sizeof *w * kd);
+      OK(bo_tim_adm(t.ns, t.nq, t.d, t.zs, t.ys, t.zq, t.k, &os, w, pred2, NULL, NULL));
+      if (memcmp(w, ws, sizeof *w * kd) || memcmp(pred2, preds, sizeof *pred2 * (size_t)t.nq)) fail_msg("single ADM: two runs differ");
+      free(w), free(ws), free(pq), free(l), free(ls), free(pred), free(preds), free(pred2);
+      task_free(&t);
+    }
+  print_message("  single vs double TIM-ADM: %d of %d query predictions differ\n", differ, total);
+  if (!(differ * 200 <= total)) fail_msg("single vs double TIM-ADM: %d of %d predictions differ; expected at most 0.5 %%", differ, total);
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
@@ -423,6 +579,9 @@ int main(int argc, char **argv)
     PROPERTY("exp is within 2 ulp of libm on [-745, 710], exact at 0, 0 / inf / NaN at the ends, identical in both implementations", exp_is_within_two_ulp_of_libm_and_both_implementations_agree),
     PROPERTY("log is within 2 ulp of libm from 2^-1074 to 2^1024, exact at 1, -inf / inf / NaN at 0, inf and below 0, identical in both implementations", log_is_within_two_ulp_of_libm_and_both_implementations_agree),
     PROPERTY("TIM-ADM (150 iterations at d 64 and 13, 20 at 640) equals the spec's plain iteration with pow (relative 1e-12), same predictions", adm_equals_the_plain_spec_iteration_over_many_iterations),
+    PROPERTY("single-precision Z W^T and G^T Z (leading dimension > n) are within 8 FLT_EPSILON x condition of the double kernels; AVX2 gives the portable bits", single_precision_cross_and_gather_match_the_double_kernels_and_both_implementations_agree),
+    PROPERTY("single-precision exp is within 2 float ulp of exp on [-87, 88], exact at 0, clamped at the ends, NaN stays NaN, identical in both implementations", single_precision_exp_is_within_two_float_ulp_and_both_implementations_agree),
+    PROPERTY("single-precision TIM-ADM follows the double one (weights 1e-4 relative, <= 0.5 % predictions differ, same loss at W_0), deterministic", single_precision_adm_follows_the_double_iteration),
     PROPERTY("TIM-GD (100 Adam steps) equals the plain gradient and a written-out Adam (relative 1e-12), same predictions", gd_equals_the_plain_gradient_and_adam_over_many_iterations),
   };
   int failed;
