@@ -13,6 +13,18 @@
  *           bo_head_proto_init: theta = mean over shots of each shot's masked mean support feature
  *           (sum m x / (sum m + 1e-10), the reference's form: an empty shot adds a zero vector);
  *           b = mean over the query rows of s_i (spec 1 "Init").
+ *   MLP     one hidden layer of m ReLU units (spec 5 "a pixel head on features"; the reference
+ *           trains a CNN, this is the smallest head that is not linear in the features):
+ *             a_i = x_i W1 + b1 (m),  h_i = max(a_i, 0),  z_i = h_i W2 + b2 (k).
+ *           param = [W1 (d x m) row-major, b1 (m), W2 (m x k) row-major, b2 (k)],
+ *           nparam = d m + m + m k + k.  Backward, with G_i = dL/dz_i and
+ *           dh_i = (G_i W2^T) o [a_i > 0]:  dW2 = H^T G, db2 = 1^T G, dW1 = X^T dH, db1 = 1^T dH.
+ *           bo_head_mlp_init: W1 ~ N(0, 2/d) (He), W2 ~ N(0, 1/m), biases 0, drawn in parameter
+ *           order from the Philox stream (seed, id 0, purpose BO_HEAD_RNG_PURPOSE): the same head
+ *           at any rank count.  Plain loops, not BLAS: each row's arithmetic is then the same
+ *           whatever the number of rows per call (rank-count independent forward), and the
+ *           gradient's bound is built from the block partials themselves (nblocks x nparam
+ *           doubles of workspace).
  *
  * Contract
  *   Features x are n x d row-major doubles (the caller converts float32 fields once); logits n x k.
@@ -31,19 +43,26 @@
 #include <petscsys.h>
 #include <stdint.h>
 
-typedef enum { BO_HEAD_LINEAR, BO_HEAD_PROTO } bo_head_kind;
+typedef enum { BO_HEAD_LINEAR, BO_HEAD_PROTO, BO_HEAD_MLP } bo_head_kind;
+
+#define BO_HEAD_RNG_PURPOSE 0x4EADu
 
 typedef struct {
   bo_head_kind kind;
   int64_t      d, k;   /* feature dimension, classes (PROTO: 2) */
   double       tau;    /* PROTO: temperature (RePRI 20); unused by LINEAR */
-  int64_t      nparam; /* d k + k (LINEAR), d + 1 (PROTO) */
+  int64_t      m;      /* MLP: hidden units; 0 otherwise */
+  int64_t      nparam; /* d k + k (LINEAR), d + 1 (PROTO), d m + m + m k + k (MLP) */
   double      *param;  /* owned; zero after create */
 } bo_head;
 
 PetscErrorCode bo_head_create_linear(int64_t d, int64_t k, bo_head *h);
 PetscErrorCode bo_head_create_proto(int64_t d, double tau, bo_head *h);
+/* MLP with m hidden ReLU units; parameters zero until bo_head_mlp_init. */
+PetscErrorCode bo_head_create_mlp(int64_t d, int64_t m, int64_t k, bo_head *h);
 PetscErrorCode bo_head_destroy(bo_head *h);
+/* MLP init (He for W1, 1/m for W2, zero biases) from the stream (seed, 0, BO_HEAD_RNG_PURPOSE).  Local. */
+PetscErrorCode bo_head_mlp_init(bo_head *h, uint64_t seed);
 
 /* logits (n x k) from features x (n x d).  Local. */
 PetscErrorCode bo_head_forward(const bo_head *h, int64_t n, const double *x, double *logits);

@@ -1,5 +1,5 @@
-/* train_seg.c - task `train-seg`: a linear foreground/background pixel head on fixed per-pixel
- * features, full batch, Adam, under one of two supervisions (-seg_supervision):
+/* train_seg.c - task `train-seg`: a foreground/background pixel head on fixed per-pixel features,
+ * Adam, under one of two supervisions (-seg_supervision):
  *
  *   pixels       SegLossBias (arXiv 2104.08717, spec losses.md section 3): every pixel labelled,
  *                trained with each loss of -seg_loss (ce, dice, logdice, ce+l1, ce+kl);
@@ -7,9 +7,17 @@
  *                pixel label, only per-image bounds on the size of both classes and the centroid,
  *                per-axis spread and 8-neighbour length of the foreground, made from the ground
  *                truth +- margins (shapebounds.h), enforced with the extended log-barrier psi_t
- *                (t = -seg_t, times -seg_t_factor after each full-batch step: a step sees every
- *                image once, so it is the spec's "epoch") or relu^2 (-seg_penalty quad), weight
- *                -seg_shape_weight per descriptor; one head per descriptor set of -seg_descriptors.
+ *                (t = -seg_t, times -seg_t_factor after each epoch, the spec's schedule) or relu^2
+ *                (-seg_penalty quad), weight -seg_shape_weight per descriptor, mean over the
+ *                minibatch's images; one head per descriptor set of -seg_descriptors.
+ *
+ * Head (-seg_head): linear (heads.h LINEAR, 2F + 2 parameters, the default) or mlp (heads.h MLP:
+ * -seg_hidden ReLU units, He init from -seg_seed, on features standardised with the training
+ * scenes' per-channel mean and std), the same for both supervisions so that CE is the fair peer.
+ * Optimisation: -seg_iterations epochs; an epoch is one full-batch step (-seg_batch 0, the default:
+ * exactly the first version's arithmetic) or one step per minibatch of -seg_batch scenes, the scenes
+ * shuffled every epoch by the stream (seed, epoch) (rng.h): the same minibatches at every rank count,
+ * each rank computing its own scenes of each minibatch (possibly none).
  *
  *   task: train-seg
  *   input: jobs/data/scenes-train.h5       # scenes written with `features: true` (task scenes)
@@ -26,19 +34,20 @@
  * image and its per-image values are summed in scene order, the head gradient is summed per
  * image block (heads.h), and every rank takes the same Adam step (optim.h), so the head, the
  * losses and the metrics are bit-identical at any number of ranks.  The labels are binary:
- * foreground = any object (mask > 0).  Full batch: the head has 2F + 2 parameters, and a full
- * pass over a few hundred 96 x 96 scenes is what one minibatch step of the reference (a CNN) costs.
+ * foreground = any object (mask > 0).
  *
  * Results, per loss L or descriptor set D (a group /L or /D, e.g. /ce+l1, /size+centroid):
  *   /L/loss (iterations), /L/loss_terms (iterations x 2: CE or Dice part, proportion part):
- *       the training loss before each step;
- *   /D/loss (iterations): weight x mean over images of the descriptor penalty before each step;
- *   /D/t (iterations): the barrier parameter of each step;
+ *       per epoch, the mean over its steps of the training loss before each step;
+ *   /D/loss (iterations): per epoch, the mean over its steps of weight x mean over the minibatch's
+ *       images of the descriptor penalty before each step;
+ *   /D/t (iterations): the barrier parameter of each epoch;
  *   /D/bounds  S_train x 24: per training image [lo (2 classes x 6), hi (2 x 6)], descriptors in
  *       losses.h order (size, cx, cy, dx, dy, length), lo > hi where a descriptor is not bounded;
  *       attributes of /D: descriptors, penalty, constraints (active on the training images) and
  *       violated (of them by the trained head's soft descriptors);
- *   /X/weights     the trained head, [W (F x 2) row-major, b (2)];
+ *   /X/weights     the trained head's parameters (heads.h layout: linear [W (F x 2), b (2)]);
+ *   attributes of /: head, hidden (0 for linear), batch, seed, and the options used;
  *   /X/eval/metrics  S_eval x 11 per evaluation image, columns in the attribute `columns`:
  *       dice_fg, dice_bg, iou_fg, prop_true, prop_soft, prop_hard, prop_err_soft, prop_err_hard,
  *       ce, kl, ce_minus_kl (segloss.h);
@@ -52,7 +61,9 @@
 #include "boundopt/heads.h"
 #include "boundopt/memory.h"
 #include "boundopt/optim.h"
+#include "boundopt/reduce.h"
 #include "boundopt/results.h"
+#include "boundopt/rng.h"
 #include "boundopt/seg_data.h"
 #include "boundopt/segloss.h"
 #include "boundopt/shapebounds.h"
@@ -63,10 +74,10 @@
 #define MAX_SETS 16
 
 typedef struct {
-  char                losses[256], test[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16];
-  PetscInt            scenes, test_scenes, iterations;
+  char                losses[256], test[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16], head[16];
+  PetscInt            scenes, test_scenes, iterations, batch, hidden, seed;
   PetscReal           lr, beta2, alpha, T, shape_weight, t0, t_factor;
-  PetscBool           monitor, coords, descr;
+  PetscBool           monitor, coords, descr, mlp;
   int                 nloss, nsets;
   bo_seg_loss_kind    loss[BO_SEG_NLOSSES];
   unsigned            set[MAX_SETS];
@@ -81,6 +92,8 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   snprintf(p->supervision, sizeof p->supervision, "pixels");
   snprintf(p->descriptors, sizeof p->descriptors, "size+centroid+dist+length");
   snprintf(p->penalty, sizeof p->penalty, "elb");
+  snprintf(p->head, sizeof p->head, "linear");
+  p->hidden = 32; p->seed = 1;
   bo_shape_bound_defaults(&p->bo);
   p->bo.centroid_margin = p->bo.dist_margin = 7.5; /* the spec's 20 px of ~256 px slices, scaled to 96 px scenes */
   p->iterations = 200; p->alpha = 1; p->T = 10; p->coords = PETSC_TRUE;
@@ -99,12 +112,16 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   PetscCall(PetscOptionsReal("-length_margin", "descriptors: length bounds (1 -+ m) x true length", "", p->bo.length_margin, &p->bo.length_margin, NULL));
   PetscCall(PetscOptionsReal("-shape_weight", "descriptors: weight of each descriptor's penalty", "", p->shape_weight, &p->shape_weight, NULL));
   PetscCall(PetscOptionsReal("-t", "descriptors: initial barrier parameter t", "", p->t0, &p->t0, NULL));
-  PetscCall(PetscOptionsReal("-t_factor", "descriptors: t is multiplied by this after every step (epoch)", "", p->t_factor, &p->t_factor, NULL));
+  PetscCall(PetscOptionsReal("-t_factor", "descriptors: t is multiplied by this after every epoch", "", p->t_factor, &p->t_factor, NULL));
+  PetscCall(PetscOptionsString("-head", "Pixel head: linear, or mlp (one hidden layer of -seg_hidden ReLU units on standardised features)", "", p->head, p->head, sizeof p->head, NULL));
+  PetscCall(PetscOptionsInt("-hidden", "mlp head: hidden units", "", p->hidden, &p->hidden, NULL));
+  PetscCall(PetscOptionsInt("-seed", "Seed of the mlp head's initialisation and of the minibatch order", "", p->seed, &p->seed, NULL));
+  PetscCall(PetscOptionsInt("-batch", "Scenes per minibatch, one Adam step each, shuffled every epoch (0: one full-batch step per epoch)", "", p->batch, &p->batch, NULL));
   PetscCall(PetscOptionsBool("-coords", "The head sees the normalised x, y channels (appended if the file has none; false: dropped)", "", p->coords, &p->coords, NULL));
   PetscCall(PetscOptionsString("-test", "Scenes file to evaluate on (default: the training scenes)", "", p->test, p->test, sizeof p->test, NULL));
   PetscCall(PetscOptionsInt("-scenes", "Training scenes: the first n of the input (0: all)", "", p->scenes, &p->scenes, NULL));
   PetscCall(PetscOptionsInt("-test_scenes", "Evaluation scenes: the first n (0: all)", "", p->test_scenes, &p->test_scenes, NULL));
-  PetscCall(PetscOptionsInt("-iterations", "Adam steps (full batch)", "", p->iterations, &p->iterations, NULL));
+  PetscCall(PetscOptionsInt("-iterations", "Epochs (full batch: Adam steps)", "", p->iterations, &p->iterations, NULL));
   PetscCall(PetscOptionsReal("-lr", "Adam learning rate (default 0.05 with pixels, 5e-4 with descriptors)", "", p->lr, &p->lr, NULL));
   PetscCall(PetscOptionsReal("-beta2", "Adam beta2 (default 0.999 with pixels, 0.99 with descriptors)", "", p->beta2, &p->beta2, NULL));
   PetscCall(PetscOptionsReal("-alpha", "pixels: weight of the proportion term of ce+l1 and ce+kl", "", p->alpha, &p->alpha, NULL));
@@ -146,6 +163,11 @@ static PetscErrorCode check_options(bo_job *job, seg_params *p)
   PetscCheck(p->shape_weight > 0 && isfinite(p->shape_weight), job->comm, BO_ERR_INPUT, "option -seg_shape_weight: %g; expected weight > 0", (double)p->shape_weight);
   PetscCheck(p->t0 > 0 && isfinite(p->t0), job->comm, BO_ERR_INPUT, "option -seg_t: %g; expected t > 0", (double)p->t0);
   PetscCheck(p->t_factor >= 1 && isfinite(p->t_factor), job->comm, BO_ERR_INPUT, "option -seg_t_factor: %g; expected a factor >= 1", (double)p->t_factor);
+  PetscCheck(!strcmp(p->head, "linear") || !strcmp(p->head, "mlp"), job->comm, BO_ERR_INPUT, "option -seg_head: '%s'; expected linear or mlp", p->head);
+  p->mlp = strcmp(p->head, "mlp") ? PETSC_FALSE : PETSC_TRUE;
+  PetscCheck(p->hidden >= 1 && p->hidden <= 4096, job->comm, BO_ERR_INPUT, "option -seg_hidden: %d; expected 1 to 4096 hidden units", (int)p->hidden);
+  PetscCheck(p->seed >= 0, job->comm, BO_ERR_INPUT, "option -seg_seed: %d; expected a seed >= 0", (int)p->seed);
+  PetscCheck(p->batch >= 0, job->comm, BO_ERR_INPUT, "option -seg_batch: %d; expected scenes per minibatch >= 1, or 0 for full batch", (int)p->batch);
   PetscCheck(p->iterations >= 1, job->comm, BO_ERR_INPUT, "option -seg_iterations: %d; expected at least 1", (int)p->iterations);
   PetscCheck(p->lr > 0 && isfinite(p->lr), job->comm, BO_ERR_INPUT, "option -seg_lr: %g; expected lr > 0", (double)p->lr);
   PetscCheck(p->beta2 >= 0 && p->beta2 < 1, job->comm, BO_ERR_INPUT, "option -seg_beta2: %g; expected 0 <= beta2 < 1", (double)p->beta2);
@@ -155,18 +177,61 @@ static PetscErrorCode check_options(bo_job *job, seg_params *p)
   PetscFunctionReturn(0);
 }
 
-/* Train one head with one loss; record the loss before each step. */
-static PetscErrorCode train(bo_job *job, const seg_params *p, bo_seg_loss_kind kind, const bo_scene_shard *tr, const double *target, bo_head *head, double *loss, double *terms, double *seconds)
+/* What one training run optimises: a pixel loss (labels, target proportions) or descriptor bounds
+ * (lo, hi: this rank's images x 2 x 6). */
+typedef struct {
+  PetscBool        descr;
+  bo_seg_loss_kind kind;
+  const double    *target;
+  const double    *lo, *hi;
+  const char      *name;
+} seg_objective;
+
+#define BATCH_RNG_PURPOSE 0xBA7Cu
+
+/* A new head of -seg_head's kind on F channels (MLP: initialised from -seg_seed). */
+static PetscErrorCode head_create(const seg_params *p, int64_t F, bo_head *head)
 {
-  const int64_t    nl = tr->hi - tr->lo, n = nl * tr->npix;
-  bo_loss_batch    b = {.comm = job->comm, .n = n, .k = 2, .ngroups = tr->count};
+  PetscFunctionBeginUser;
+  if (p->mlp) {
+    PetscCall(bo_head_create_mlp(F, p->hidden, 2, head));
+    PetscCall(bo_head_mlp_init(head, (uint64_t)p->seed));
+  } else PetscCall(bo_head_create_linear(F, 2, head));
+  PetscFunctionReturn(0);
+}
+
+/* order (count) = the scenes of epoch e: 0..count-1 for full batch, else a Fisher-Yates shuffle of
+ * the stream (seed, e, BATCH_RNG_PURPOSE): the same on every rank and at every rank count. */
+static void epoch_order(const seg_params *p, int64_t count, PetscInt e, int64_t *order)
+{
+  bo_rng r;
+  for (int64_t s = 0; s < count; s++) order[s] = s;
+  if (p->batch == 0) return;
+  bo_rng_init(&r, (uint64_t)p->seed, (uint64_t)e, BATCH_RNG_PURPOSE);
+  for (int64_t s = count - 1; s > 0; s--) {
+    const int64_t j = (int64_t)bo_rng_below(&r, (uint64_t)(s + 1)), t = order[s];
+    order[s] = order[j], order[j] = t;
+  }
+}
+
+/* Train one head for -seg_iterations epochs of Adam steps, one step per minibatch of -seg_batch
+ * scenes (0: one full-batch step per epoch); record per epoch the mean of its minibatch losses (the
+ * loss before each step), the two terms (pixels) and t (descriptors: t x t_factor per epoch, the
+ * spec's schedule).  Each step's loss is the minibatch's own (pixel mean, or descriptor penalty
+ * weight x mean over its images), every rank passes its own scenes of the minibatch (maybe none). */
+static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective *ob, const bo_scene_shard *tr, bo_head *head, double *loss, double *terms, double *tsched, double *seconds)
+{
+  const int64_t nl = tr->hi - tr->lo, npix = tr->npix, F = tr->F, nd = 2 * BO_SHAPE_NDESC;
+  const int64_t B = p->batch > 0 ? PetscMin((int64_t)p->batch, tr->count) : tr->count, nbatch = (tr->count + B - 1) / B;
+  const int64_t ml = PetscMin(nl, B), n = ml * npix; /* largest local minibatch */
+  bo_loss_batch    b = {.comm = job->comm, .k = 2, .ngroups = tr->count};
   bo_seg_loss_opts so;
   bo_optim_opts    oo;
   bo_optim         opt;
-  double          *z, *g, *pg;
+  double          *z, *g, *pg, *vals, *xb = NULL, *lob = NULL, *hib = NULL, t = p->t0, t0;
+  uint8_t         *yb = NULL;
   int32_t         *group;
-  int64_t         *blocks;
-  double           t0;
+  int64_t         *blocks, *order, *local;
 
   PetscFunctionBeginUser;
   bo_seg_loss_defaults(&so);
@@ -175,26 +240,68 @@ static PetscErrorCode train(bo_job *job, const seg_params *p, bo_seg_loss_kind k
   bo_optim_defaults_adam(&oo);
   oo.lr    = p->lr;
   oo.beta2 = p->beta2;
-  PetscCall(bo_head_create_linear(tr->F, 2, head));
+  PetscCall(head_create(p, F, head));
   PetscCall(bo_optim_create(&oo, head->nparam, &opt));
-  PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, PetscMax(1, n), &group, nl + 1, &blocks));
-  for (int64_t s = 0; s < nl; s++)
-    for (int64_t i = 0; i < tr->npix; i++) group[s * tr->npix + i] = (int32_t)(tr->lo + s);
-  for (int64_t s = 0; s <= nl; s++) blocks[s] = s * tr->npix; /* one block per image: rank-count independent sums */
-  b.logits = z;
-  b.group  = group;
+  PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, PetscMax(1, n), &group, ml + 1, &blocks));
+  PetscCall(PetscMalloc3(tr->count, &vals, tr->count, &order, PetscMax(1, ml), &local));
+  if (p->batch > 0) PetscCall(PetscMalloc4(PetscMax(1, n * F), &xb, PetscMax(1, n), &yb, PetscMax(1, ml * nd), &lob, PetscMax(1, ml * nd), &hib));
   PetscCallMPI(MPI_Barrier(job->comm));
   t0 = MPI_Wtime();
-  for (PetscInt it = 0; it < p->iterations; it++) {
-    PetscCall(bo_head_forward(head, n, tr->x, z));
-    PetscCall(PetscArrayzero(g, 2 * n));
-    PetscCall(bo_seg_loss(kind, &so, &b, tr->y, target, &loss[it], terms + 2 * it, g));
-    PetscCall(bo_head_backward(head, job->comm, n, tr->x, g, nl, blocks, pg));
-    PetscCall(bo_optim_step(&opt, pg, head->param));
-    if (p->monitor) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: loss %.6g (%.6g + %g x %.6g)\n", bo_seg_loss_names[kind], (int)it, loss[it], terms[2 * it], p->alpha, terms[2 * it + 1]));
+  for (PetscInt e = 0; e < p->iterations; e++) {
+    double el = 0, et[2] = {0, 0};
+    epoch_order(p, tr->count, e, order);
+    for (int64_t j = 0; j < nbatch; j++) {
+      const int64_t first = j * B, last = PetscMin(tr->count, first + B), bcount = last - first;
+      int64_t       m = 0;
+      const double *x = tr->x, *lo = ob->lo, *hi = ob->hi;
+      const uint8_t *y = tr->y;
+      double        v = 0, tv[2] = {0, 0};
+      for (int64_t q = first; q < last; q++)
+        if (order[q] >= tr->lo && order[q] < tr->hi) local[m++] = order[q];
+      if (p->batch > 0) { /* this rank's scenes of the minibatch, contiguous */
+        for (int64_t q = 0; q < m; q++) {
+          const int64_t s = local[q] - tr->lo;
+          PetscCall(PetscArraycpy(xb + q * npix * F, tr->x + s * npix * F, npix * F));
+          PetscCall(PetscArraycpy(yb + q * npix, tr->y + s * npix, npix));
+          if (ob->descr) {
+            PetscCall(PetscArraycpy(lob + q * nd, ob->lo + s * nd, nd));
+            PetscCall(PetscArraycpy(hib + q * nd, ob->hi + s * nd, nd));
+          }
+        }
+        x = xb, y = yb, lo = lob, hi = hib;
+      }
+      for (int64_t q = 0; q < m; q++)
+        for (int64_t i = 0; i < npix; i++) group[q * npix + i] = (int32_t)local[q];
+      for (int64_t q = 0; q <= m; q++) blocks[q] = q * npix; /* one block per image: rank-count independent sums */
+      PetscCall(bo_head_forward(head, m * npix, x, z));
+      PetscCall(PetscArrayzero(g, 2 * m * npix));
+      if (ob->descr) {
+        const double weight = p->shape_weight / (double)bcount; /* the minibatch mean */
+        PetscCall(PetscArrayzero(vals, tr->count));
+        for (int64_t q = 0; q < m; q++) PetscCall(bo_shape_bound_loss(1, tr->h, tr->w, 2, z + 2 * q * npix, lo + q * nd, hi + q * nd, p->pkind, t, weight, vals + local[q], g + 2 * q * npix));
+        /* each entry has one non-zero addend: exact; then the same order on every rank */
+        PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, vals, (int)tr->count, MPI_DOUBLE, MPI_SUM, job->comm));
+        for (int64_t s = 0; s < tr->count; s++) v += vals[s];
+        v *= weight;
+      } else {
+        b.n = m * npix, b.logits = z, b.group = group;
+        PetscCall(bo_seg_loss(ob->kind, &so, &b, y, ob->target, &v, tv, g));
+      }
+      el += v, et[0] += tv[0], et[1] += tv[1];
+      PetscCall(bo_head_backward(head, job->comm, m * npix, x, g, m, blocks, pg));
+      PetscCall(bo_optim_step(&opt, pg, head->param));
+    }
+    loss[e] = el / (double)nbatch;
+    if (terms) terms[2 * e] = et[0] / (double)nbatch, terms[2 * e + 1] = et[1] / (double)nbatch;
+    if (tsched) tsched[e] = t;
+    if (p->monitor && ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s epoch %d: t %.4g, loss %.6g\n", ob->name, (int)e, t, loss[e]));
+    if (p->monitor && !ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: loss %.6g (%.6g + %g x %.6g)\n", ob->name, (int)e, loss[e], terms[2 * e], p->alpha, terms[2 * e + 1]));
+    t *= p->t_factor;
   }
   *seconds = MPI_Wtime() - t0;
   PetscCall(bo_optim_destroy(&opt));
+  if (p->batch > 0) PetscCall(PetscFree4(xb, yb, lob, hib));
+  PetscCall(PetscFree3(vals, order, local));
   PetscCall(PetscFree5(z, g, pg, group, blocks));
   PetscFunctionReturn(0);
 }
@@ -246,46 +353,50 @@ static PetscErrorCode coord_view(bo_job *job, const char *path, PetscBool coords
   PetscFunctionReturn(0);
 }
 
-/* Train one head on descriptor bounds only (lo, hi: this rank's images x 2 x 6); record the
- * weighted objective and t before each step. */
-static PetscErrorCode train_shape(bo_job *job, const seg_params *p, const char *name, const bo_scene_shard *tr, int64_t h, int64_t w, const double *lo, const double *hi, bo_head *head, double *loss, double *tsched, double *seconds)
+/* Standardise every channel of the training view and of the evaluation view (ev may be tr) with
+ * the training scenes' per-channel mean and standard deviation (the mlp head's input; a constant
+ * channel is only centred).  Sums per scene, exact (reduce.h): the same at any rank count.  The
+ * views get their own copies (*own) if they had none.  Collective. */
+static PetscErrorCode standardise(bo_job *job, bo_scene_shard *tr, double **tr_own, bo_scene_shard *ev, double **ev_own)
 {
-  const int64_t nl = tr->hi - tr->lo, n = nl * tr->npix;
-  const double  weight = p->shape_weight / (double)tr->count; /* the batch mean */
-  bo_optim_opts oo;
-  bo_optim      opt;
-  double       *z, *g, *pg, *vals, t = p->t0, t0;
-  int64_t      *blocks;
+  const int64_t F = tr->F;
+  double       *part, *mom, mx = 0, gmx;
+  bo_exactsum   sum;
 
   PetscFunctionBeginUser;
-  bo_optim_defaults_adam(&oo);
-  oo.lr    = p->lr;
-  oo.beta2 = p->beta2;
-  PetscCall(bo_head_create_linear(tr->F, 2, head));
-  PetscCall(bo_optim_create(&oo, head->nparam, &opt));
-  PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, tr->count, &vals, nl + 1, &blocks));
-  for (int64_t s = 0; s <= nl; s++) blocks[s] = s * tr->npix; /* one block per image: rank-count independent sums */
-  PetscCallMPI(MPI_Barrier(job->comm));
-  t0 = MPI_Wtime();
-  for (PetscInt it = 0; it < p->iterations; it++) {
-    double v = 0;
-    PetscCall(bo_head_forward(head, n, tr->x, z));
-    PetscCall(PetscArrayzero(g, 2 * n));
-    PetscCall(PetscArrayzero(vals, tr->count));
-    PetscCall(bo_shape_bound_loss(nl, h, w, 2, z, lo, hi, p->pkind, t, weight, vals + tr->lo, g));
-    /* each entry has one non-zero addend: exact; then the same order on every rank */
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, vals, (int)tr->count, MPI_DOUBLE, MPI_SUM, job->comm));
-    for (int64_t s = 0; s < tr->count; s++) v += vals[s];
-    loss[it]   = weight * v;
-    tsched[it] = t;
-    PetscCall(bo_head_backward(head, job->comm, n, tr->x, g, nl, blocks, pg));
-    PetscCall(bo_optim_step(&opt, pg, head->param));
-    if (p->monitor) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: t %.4g, loss %.6g\n", name, (int)it, t, loss[it]));
-    t *= p->t_factor;
+  PetscCall(PetscMalloc2(2 * F, &part, 2 * F, &mom));
+  for (int64_t r = 0; r < (tr->hi - tr->lo) * tr->npix * F; r++) mx = PetscMax(mx, fabs(tr->x[r]));
+  PetscCallMPI(MPI_Allreduce(&mx, &gmx, 1, MPI_DOUBLE, MPI_MAX, job->comm));
+  PetscCall(bo_exactsum_create(2 * F, PetscMax(1.0, gmx * PetscMax(1.0, gmx)) * (double)(tr->count * tr->npix), &sum));
+  for (int64_t s = 0; s < tr->hi - tr->lo; s++) {
+    PetscCall(PetscArrayzero(part, 2 * F));
+    for (int64_t i = 0; i < tr->npix; i++)
+      for (int64_t j = 0; j < F; j++) {
+        const double v = tr->x[(s * tr->npix + i) * F + j];
+        part[j] += v, part[F + j] += v * v;
+      }
+    PetscCall(bo_exactsum_add(sum, part));
   }
-  *seconds = MPI_Wtime() - t0;
-  PetscCall(bo_optim_destroy(&opt));
-  PetscCall(PetscFree5(z, g, pg, vals, blocks));
+  PetscCall(bo_exactsum_allreduce(job->comm, sum, mom));
+  PetscCall(bo_exactsum_destroy(&sum));
+  for (int64_t j = 0; j < F; j++) {
+    const double N = (double)(tr->count * tr->npix), mean = mom[j] / N, var = mom[F + j] / N - mean * mean;
+    part[j] = mean, part[F + j] = var > 1e-24 ? 1 / sqrt(var) : 1;
+  }
+  for (int v = 0; v < 2; v++) {
+    bo_scene_shard *sh  = v ? ev : tr;
+    double        **own = v ? ev_own : tr_own;
+    const int64_t   n   = (sh->hi - sh->lo) * sh->npix;
+    if (v && ev == tr) break;
+    if (!*own) {
+      PetscCall(PetscMalloc1(PetscMax(1, n * F), own));
+      PetscCall(PetscArraycpy(*own, sh->x, n * F));
+      sh->x = *own;
+    }
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t j = 0; j < F; j++) (*own)[r * F + j] = ((*own)[r * F + j] - part[j]) * part[F + j];
+  }
+  PetscCall(PetscFree2(part, mom));
   PetscFunctionReturn(0);
 }
 
@@ -355,7 +466,8 @@ static PetscErrorCode run_pixels(bo_job *job, const seg_params *p, hid_t file, c
     hsize_t                dims[2];
 
     PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
-    PetscCall(train(job, p, kind, tr, target, &head, loss, terms, &seconds));
+    const seg_objective ob = {.descr = PETSC_FALSE, .kind = kind, .target = target, .name = ln};
+    PetscCall(fit(job, p, &ob, tr, &head, loss, terms, NULL, &seconds));
     PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
     PetscCall(evaluate_and_write(job, file, ln, &head, ev, rows, mean, ci, &violations, &min_gap));
     PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
@@ -390,7 +502,8 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     p->bo.set = p->set[q];
     PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
     for (int64_t s = 0; s < nl; s++) PetscCall(bo_shape_bounds(&p->bo, h, w, 2, tr->y + s * tr->npix, lo + s * nd, hi + s * nd));
-    PetscCall(train_shape(job, p, set, tr, h, w, lo, hi, &head, loss, tsched, &seconds));
+    const seg_objective ob = {.descr = PETSC_TRUE, .lo = lo, .hi = hi, .name = set};
+    PetscCall(fit(job, p, &ob, tr, &head, loss, NULL, tsched, &seconds));
     PetscCall(count_violations(job, &head, tr, h, w, lo, hi, &active, &violated));
     PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
     PetscCall(evaluate_and_write(job, file, set, &head, ev, rows, mean, ci, &violations, &min_gap));
@@ -445,7 +558,10 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
     PetscCheck(te.h == tr.h && te.w == tr.w && te.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.test, (long long)te.h, (long long)te.w, (long long)te.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
   }
   ev = p.test[0] ? &te : &tr;
+  if (p.mlp) PetscCall(standardise(job, &tr, &tr_own, ev, p.test[0] ? &te_own : &tr_own));
   bo_memory_plan_add(&mem, "logits and gradients", (double)(tr.hi - tr.lo + 1) * (double)tr.npix * 40);
+  if (p.batch > 0) bo_memory_plan_add(&mem, "minibatch copies of features, labels and bounds", (double)PetscMin(p.batch, tr.hi - tr.lo) * ((double)tr.npix * (8.0 * (double)tr.F + 1) + 96 * 8));
+  if (p.mlp) bo_memory_plan_add(&mem, "mlp head gradient partials (one per image)", (double)(tr.hi - tr.lo + 1) * (double)(p.hidden * (tr.F + 3) + 2) * 8);
   if (p.descr) bo_memory_plan_add(&mem, "descriptor bounds and per-image values", (double)(tr.hi - tr.lo + 1) * 48 * 8 + (double)tr.count * 8);
   PetscCall(bo_memory_preflight(job->comm, &mem, job->memory_limit));
   PetscCall(PetscMalloc1(2 * tr.count, &target));
@@ -480,6 +596,10 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "features", tr.F));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "coords", p.coords ? 1 : 0));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "iterations", p.iterations));
+  PetscCall(bo_h5_attr_write_string(res.file, "/", "head", p.head));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "hidden", p.mlp ? p.hidden : 0));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "batch", p.batch));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "seed", p.seed));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "lr", p.lr));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "beta2", p.beta2));
   PetscCall(bo_results_commit(&res, job));

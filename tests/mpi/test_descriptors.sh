@@ -3,7 +3,9 @@
 # descriptors, arXiv 2105.00859) on small composited scenes (48 x 48, Fashion-MNIST test images on
 # the bundled textures): identical heads, bounds and metrics at 1, 2 and 3 ranks; the bounds contain
 # the true descriptors of every training mask (computed here independently); the t schedule; the
-# x, y channels on and off; the bad inputs it refuses with one line.
+# x, y channels on and off; the one-hidden-layer head (-seg_head mlp) with shuffled minibatches and
+# t per epoch, for descriptors and for CE (identical at 1, 2 and 3 ranks, minibatches split across
+# ranks); the bad inputs it refuses with one line.
 source "$(dirname "$0")/../lib.sh"
 D=$SCRATCH
 FM=/usr/share/datasets/fashion-mnist
@@ -51,6 +53,27 @@ a, b = h5py.File('$D/nocoords.h5', 'r'), h5py.File('$D/appended.h5', 'r')
 assert a['size/weights'].shape == (26,) and a.attrs['features'] == 12 and a.attrs['coords'] == 0
 assert b['size/weights'].shape == (30,) and b.attrs['features'] == 14 and b.attrs['coords'] == 1"
 
+# The mlp head, minibatches of 3 scenes shuffled per epoch (3 epochs of 3 steps each), descriptors and CE
+MB=(-seg_head mlp -seg_hidden 8 -seg_batch 3 -seg_iterations 3 -seg_lr 0.01 -seg_seed 5)
+for p in $RANKS; do
+  run_np "$p" "${TS[@]}" "${MB[@]}" -output "$D/m$p.h5" || fail "mlp descriptors at $p ranks" "$(cat "$D/err.txt")"
+  run_np "$p" -task train-seg -input "$D/train.h5" -seg_test "$D/test.h5" -seg_loss ce "${MB[@]}" -output "$D/mce$p.h5" || fail "mlp CE at $p ranks" "$(cat "$D/err.txt")"
+done
+for p in 2 3; do
+  check "mlp + minibatches, descriptors: identical heads, losses and metrics at 1 and $p ranks" same_results "$D/m1.h5" "$D/m$p.h5"
+  check "mlp + minibatches, CE: identical heads, losses and metrics at 1 and $p ranks" same_results "$D/mce1.h5" "$D/mce$p.h5"
+done
+run_np 2 "${TS[@]}" "${MB[@]}" -seg_seed 6 -output "$D/m-seed6.h5"
+check "mlp + minibatches: 14 x 8 + 8 + 8 x 2 + 2 = 138 weights, t = 1.1^epoch, a finite loss per epoch; another seed gives another head" /usr/bin/python3 -c "
+import h5py, numpy as np
+f, c, o = h5py.File('$D/m1.h5', 'r'), h5py.File('$D/mce1.h5', 'r'), h5py.File('$D/m-seed6.h5', 'r')
+assert f.attrs['head'] == b'mlp' and f.attrs['hidden'] == 8 and f.attrs['batch'] == 3 and c.attrs['head'] == b'mlp'
+for g in ('size', 'size+centroid+dist+length'):
+    assert f[g]['weights'].shape == (138,) and f[g]['loss'].shape == (3,) and np.all(np.isfinite(f[g]['loss'][()]))
+    assert np.allclose(f[g]['t'][()], 1.1 ** np.arange(3), rtol=1e-12) and f[g]['eval/metrics'].shape == (5, 11)
+    assert not np.array_equal(f[g]['weights'][()], o[g]['weights'][()])
+assert c['ce/weights'].shape == (138,) and np.all(np.isfinite(c['ce/loss'][()])) and c['ce/loss'][2] < c['ce/loss'][0]"
+
 O=$SCRATCH/o; mkdir -p "$O"
 E=(-task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision descriptors)
 expect_error "descriptors: an unknown supervision"   1 "option -seg_supervision: 'boxes'; expected pixels or descriptors" "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision boxes
@@ -59,3 +82,6 @@ expect_error "descriptors: a negative margin"        1 'option -seg_centroid_mar
 expect_error "descriptors: an unknown penalty"       1 "option -seg_penalty: 'l1'; expected elb or quad" "$O" 2 "${E[@]}" -seg_penalty l1
 expect_error "descriptors: a shrinking t"            1 'option -seg_t_factor: 0\.5; expected a factor >= 1' "$O" 1 "${E[@]}" -seg_t_factor 0.5
 expect_error "descriptors: no descriptor set"        1 'option -seg_descriptors: empty; expected at least one set' "$O" 1 "${E[@]}" -seg_descriptors ","
+expect_error "descriptors: an unknown head"          1 "option -seg_head: 'cnn'; expected linear or mlp" "$O" 2 "${E[@]}" -seg_head cnn
+expect_error "descriptors: a negative minibatch"     1 'option -seg_batch: -1; expected scenes per minibatch >= 1, or 0' "$O" 3 "${E[@]}" -seg_batch -1
+expect_error "descriptors: no hidden units"          1 'option -seg_hidden: 0; expected 1 to 4096 hidden units' "$O" 1 "${E[@]}" -seg_head mlp -seg_hidden 0

@@ -1,6 +1,6 @@
 /* test_heads.c - properties of the heads (heads.h) and optimisers (optim.h): forward formulas,
  * backward equals central differences through real losses, block sums, SGD/Adam steps by hand,
- * RePRI's init and descent, and one-line input errors. */
+ * RePRI's init and descent, the one-hidden-layer ReLU head, and one-line input errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,6 +284,96 @@ static void sgd_on_the_prototype_head_decreases_the_repri_objective(void **state
   OK(bo_head_destroy(&h));
 }
 
+/* An MLP head with He init from seed and random biases (so both ReLU sides occur). */
+static void mlp_make(bo_head *h, int64_t d, int64_t m, int64_t k, uint64_t seed)
+{
+  OK(bo_head_create_mlp(d, m, k, h));
+  OK(bo_head_mlp_init(h, seed));
+  double *b = random_array(seed + 100, m + k, 0.3);
+  memcpy(h->param + d * m, b, sizeof(double) * (size_t)m);
+  memcpy(h->param + d * m + m + m * k, b + m, sizeof(double) * (size_t)k);
+  free(b);
+}
+
+static void mlp_head_gradients_equal_central_differences(void **state)
+{
+  (void)state;
+  const int64_t sizes[][4] = {{13, 4, 5, 3}, {40, 7, 8, 2}, {25, 3, 16, 5}};
+  for (size_t s = 0; s < 3; s++) {
+    const int64_t n = sizes[s][0], d = sizes[s][1], m = sizes[s][2], k = sizes[s][3];
+    data          t;
+    bo_head       h;
+    data_make(&t, 80 + s, n, d, k);
+    mlp_make(&h, d, m, k, 90 + s);
+    assert_int_equal(h.nparam, d * m + m + m * k + k);
+    check_head_gradient(&h, &t, "mlp head");
+    OK(bo_head_destroy(&h));
+    data_free(&t);
+  }
+}
+
+static void mlp_head_computes_relu_layers_row_by_row_and_its_init_is_seeded(void **state)
+{
+  (void)state;
+  const int64_t n = 9, d = 3, m = 4, k = 2;
+  double       *x = random_array(5, n * d, 1.0), z[18], zr[2];
+  bo_head       h, h2;
+  mlp_make(&h, d, m, k, 7);
+  const double *W1 = h.param, *b1 = W1 + d * m, *W2 = b1 + m, *b2 = W2 + m * k;
+  OK(bo_head_forward(&h, n, x, z));
+  int active = 0, inactive = 0;
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t c = 0; c < k; c++) {
+      double v = b2[c];
+      for (int64_t j = 0; j < m; j++) {
+        double a = b1[j];
+        for (int64_t q = 0; q < d; q++) a += x[i * d + q] * W1[q * m + j];
+        if (c == 0) active += a > 0, inactive += a <= 0;
+        v += (a > 0 ? a : 0) * W2[j * k + c];
+      }
+      assert_close(z[i * k + c], v, 1e-13, "mlp logit relu(x W1 + b1) W2 + b2");
+    }
+    OK(bo_head_forward(&h, 1, x + i * d, zr)); /* one row per call: the same bits (rank-count independent) */
+    assert_true(memcmp(zr, z + i * k, sizeof zr) == 0);
+  }
+  assert_true(active > 0 && inactive > 0);
+  OK(bo_head_create_mlp(d, m, k, &h2));
+  OK(bo_head_mlp_init(&h2, 7));
+  assert_true(memcmp(h2.param, W1, sizeof(double) * (size_t)(d * m)) == 0);
+  for (int64_t j = 0; j < m; j++) assert_true(h2.param[d * m + j] == 0);
+  OK(bo_head_mlp_init(&h2, 8));
+  assert_true(memcmp(h2.param, W1, sizeof(double) * (size_t)(d * m)) != 0);
+  OK(bo_head_destroy(&h2));
+  /* He init: W1 entries have variance 2/d (400 x 50 draws, 4 sigma) */
+  OK(bo_head_create_mlp(400, 50, 2, &h2));
+  OK(bo_head_mlp_init(&h2, 3));
+  double v = 0;
+  for (int64_t j = 0; j < 400 * 50; j++) v += h2.param[j] * h2.param[j] / (400.0 * 50.0);
+  assert_close(v, 2.0 / 400.0, 4 * sqrt(2.0 / 20000.0) * 2.0 / 400.0, "He variance of W1");
+  OK(bo_head_destroy(&h2));
+  OK(bo_head_destroy(&h));
+  free(x);
+}
+
+static void mlp_block_sums_agree_with_row_sums_and_repeat(void **state)
+{
+  (void)state;
+  const int64_t n = 50, d = 6, m = 8, k = 3, blocks[] = {0, 7, 7, 30, 50};
+  data          t;
+  bo_head       h;
+  double        L, g1[83], g2[83], g3[83];
+  data_make(&t, 75, n, d, k);
+  mlp_make(&h, d, m, k, 76);
+  assert_int_equal(h.nparam, 83);
+  OK(head_loss(&h, &t, &L, g1, 0, NULL));
+  OK(head_loss(&h, &t, &L, g2, 4, blocks));
+  OK(head_loss(&h, &t, &L, g3, 4, blocks));
+  for (int j = 0; j < 83; j++) assert_close(g2[j], g1[j], 1e-14 * (1 + fabs(g1[j])), "mlp block sum vs row sum");
+  assert_true(memcmp(g2, g3, sizeof g2) == 0);
+  OK(bo_head_destroy(&h));
+  data_free(&t);
+}
+
 static void bad_inputs_give_one_line_errors(void **state)
 {
   (void)state;
@@ -294,6 +384,10 @@ static void bad_inputs_give_one_line_errors(void **state)
   const int64_t blocks[] = {0, 3};
   EXPECT_INPUT_ERROR(bo_head_create_linear(0, 3, &h), "heads: ", "d = 0");
   EXPECT_INPUT_ERROR(bo_head_create_proto(2, 0, &h), "heads: ", "tau = 0");
+  EXPECT_INPUT_ERROR(bo_head_create_mlp(2, 0, 2, &h), "heads: ", "0 hidden units");
+  OK(bo_head_create_linear(2, 2, &h));
+  EXPECT_INPUT_ERROR(bo_head_mlp_init(&h, 1), "heads: ", "not MLP");
+  OK(bo_head_destroy(&h));
   OK(bo_head_create_proto(2, 20, &h));
   EXPECT_INPUT_ERROR(bo_head_forward(&h, 1, x, z), "heads: ", "theta is zero");
   h.param[0] = 1;
@@ -326,6 +420,9 @@ int main(int argc, char **argv)
     PROPERTY("SGD steps (decay, momentum, Nesterov) equal PyTorch's formulas by hand", sgd_steps_follow_pytorch_with_momentum_nesterov_and_decay),
     PROPERTY("Adam's first step is lr g/(|g| + eps) and its second follows the bias-corrected formula", adam_first_step_is_lr_times_sign_and_two_steps_follow_the_formula),
     PROPERTY("49 SGD steps (lr 0.025) on the prototype head decrease the RePRI objective CE + H + KL", sgd_on_the_prototype_head_decreases_the_repri_objective),
+    PROPERTY("mlp head gradients (ReLU, both sides active) through CE + entropy + KL equal central differences (relative 1e-6)", mlp_head_gradients_equal_central_differences),
+    PROPERTY("the mlp head computes relu(x W1 + b1) W2 + b2, the same bits one row per call, and its He init is seeded", mlp_head_computes_relu_layers_row_by_row_and_its_init_is_seeded),
+    PROPERTY("mlp block-wise gradient sums agree with row-wise ones (1e-14) and repeat bit-identically", mlp_block_sums_agree_with_row_sums_and_repeat),
     PROPERTY("bad sizes, tau, prototypes, features, blocks and optimiser options give one-line USER_INPUT errors", bad_inputs_give_one_line_errors),
   };
   int failed;
