@@ -412,17 +412,19 @@ PetscErrorCode bo_loss_entropy(const bo_loss_batch *b, const double *class_w, do
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad)
+/* The paper form; grad_teacher (may be NULL: detached) gets m_i q_T o (log(q_T/q_S) - KL_i) / (T N).
+ * The value and the student gradient are computed exactly as before the teacher side existed. */
+static PetscErrorCode kd_paper(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad, double *grad_teacher)
 {
   const int64_t n = b ? b->n : 0, k = b ? b->k : 0;
-  double       *qs, *qt, *a, tot[2];
+  double       *qs, *qt, *a, *lr, *kls, tot[2];
 
   PetscFunctionBeginUser;
   PetscCall(check_batch("kd", b, 2));
   PetscCall(check_finite("kd", "teacher", n, k, teacher));
   CHECK(isfinite(T) && T > 0, "losses: kd: T = %g; expected a finite temperature T > 0", T);
   CHECK(isfinite(weight), "losses: kd: weight = %g; expected a finite weight", weight);
-  PetscCall(PetscMalloc3((size_t)(n * k) + 1, &qs, (size_t)(n * k) + 1, &qt, (size_t)(2 * n) + 1, &a));
+  PetscCall(PetscMalloc5((size_t)(n * k) + 1, &qs, (size_t)(n * k) + 1, &qt, (size_t)(2 * n) + 1, &a, (size_t)(n * k) + 1, &lr, (size_t)n + 1, &kls));
   bo_softmax_rows(n, k, b->logits, 1.0 / T, qs);
   bo_softmax_rows(n, k, teacher, 1.0 / T, qt);
   for (int64_t i = 0; i < n; i++) {
@@ -431,8 +433,11 @@ PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double 
     /* log q from the max-shifted logits: exact where q underflows */
     for (int64_t c = 1; c < k; c++) ms = PetscMax(ms, zs[c]), mt = PetscMax(mt, zt[c]);
     for (int64_t c = 0; c < k; c++) ls += exp((zs[c] - ms) / T), lt += exp((zt[c] - mt) / T);
-    for (int64_t c = 0; c < k; c++)
-      if (qt[i * k + c] > 0) kl += qt[i * k + c] * (((zt[c] - mt) / T - log(lt)) - ((zs[c] - ms) / T - log(ls)));
+    for (int64_t c = 0; c < k; c++) {
+      lr[i * k + c] = ((zt[c] - mt) / T - log(lt)) - ((zs[c] - ms) / T - log(ls)); /* log(q_T / q_S) */
+      if (qt[i * k + c] > 0) kl += qt[i * k + c] * lr[i * k + c];
+    }
+    kls[i]       = kl;
     a[2 * i]     = mask_of(b, i) * kl;
     a[2 * i + 1] = mask_of(b, i);
   }
@@ -441,7 +446,76 @@ PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double 
   if (grad && tot[1] > 0 && weight != 0)
     for (int64_t i = 0; i < n; i++)
       for (int64_t c = 0; c < k; c++) grad[i * k + c] += weight * mask_of(b, i) * (qs[i * k + c] - qt[i * k + c]) / (T * tot[1]);
-  PetscCall(PetscFree3(qs, qt, a));
+  if (grad_teacher && tot[1] > 0 && weight != 0)
+    for (int64_t i = 0; i < n; i++) /* q_T = 0 (underflow) contributes 0: lr is finite there */
+      for (int64_t c = 0; c < k; c++) grad_teacher[i * k + c] += weight * mask_of(b, i) * qt[i * k + c] * (lr[i * k + c] - kls[i]) / (T * tot[1]);
+  PetscCall(PetscFree5(qs, qt, a, lr, kls));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad)
+{
+  PetscFunctionBeginUser;
+  PetscCall(kd_paper(b, teacher, T, weight, value, grad, NULL));
+  PetscFunctionReturn(0);
+}
+
+/* The reference code's form: P = softmax(z), a = softmax(P_S / T), b = softmax(P_T / T),
+ * L = sum_i m_i KL(a_i || b_i) / (N k).  Per row, with KL_i the row's divergence,
+ *   dKL_i/dP_S = a o (log(a/b) - KL_i) / T,   dKL_i/dP_T = (b - a) / T,
+ * each chained through the softmax of its branch (temperature 1). */
+static PetscErrorCode kd_code(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad, double *grad_teacher)
+{
+  const int64_t n = b ? b->n : 0, k = b ? b->k : 0;
+  double       *ps, *pt, *la, *lb, *qa, *qb, *a, *u, tot[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(check_batch("kd", b, 2));
+  PetscCall(check_finite("kd", "teacher", n, k, teacher));
+  CHECK(isfinite(T) && T > 0, "losses: kd: T = %g; expected a finite temperature T > 0", T);
+  CHECK(isfinite(weight), "losses: kd: weight = %g; expected a finite weight", weight);
+  PetscCall(PetscMalloc7((size_t)(n * k) + 1, &ps, (size_t)(n * k) + 1, &pt, (size_t)(n * k) + 1, &la, (size_t)(n * k) + 1, &lb, (size_t)(n * k) + 1, &qa, (size_t)(n * k) + 1, &qb, (size_t)(2 * n) + 1, &a));
+  PetscCall(PetscMalloc1((size_t)k, &u));
+  bo_softmax_rows(n, k, b->logits, 1.0, ps);
+  bo_softmax_rows(n, k, teacher, 1.0, pt);
+  for (int64_t i = 0; i < n; i++) {
+    double kl = 0;
+    for (int64_t c = 0; c < k; c++) u[c] = ps[i * k + c] / T;
+    log_softmax_row(k, u, la + i * k, qa + i * k);
+    for (int64_t c = 0; c < k; c++) u[c] = pt[i * k + c] / T;
+    log_softmax_row(k, u, lb + i * k, qb + i * k);
+    for (int64_t c = 0; c < k; c++) kl += qa[i * k + c] * (la[i * k + c] - lb[i * k + c]); /* q >= e^(-1/T) / k: no underflow */
+    a[2 * i]     = mask_of(b, i) * kl;
+    a[2 * i + 1] = mask_of(b, i);
+  }
+  PetscCall(group_sums(b->comm, n, 2, a, NULL, 1, tot));
+  if (value) *value = tot[1] > 0 ? tot[0] / (tot[1] * (double)k) : 0.0;
+  if (tot[1] > 0 && weight != 0) {
+    const double s = 1.0 / (T * tot[1] * (double)k);
+    for (int64_t i = 0; i < n; i++) { /* la <- dL/dP_S, lb <- dL/dP_T (KL_i = a[2i] / m_i is recomputed: m_i may be 0) */
+      double kl = 0;
+      for (int64_t c = 0; c < k; c++) kl += qa[i * k + c] * (la[i * k + c] - lb[i * k + c]);
+      for (int64_t c = 0; c < k; c++) {
+        const double d = la[i * k + c] - lb[i * k + c];
+        la[i * k + c] = mask_of(b, i) * s * qa[i * k + c] * (d - kl);
+        lb[i * k + c] = mask_of(b, i) * s * (qb[i * k + c] - qa[i * k + c]);
+      }
+    }
+    if (grad) bo_softmax_backward(n, k, ps, la, 1.0, weight, grad);
+    if (grad_teacher) bo_softmax_backward(n, k, pt, lb, 1.0, weight, grad_teacher);
+  }
+  PetscCall(PetscFree7(ps, pt, la, lb, qa, qb, a));
+  PetscCall(PetscFree(u));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_loss_kd_pair(const bo_loss_batch *b, const double *teacher, bo_kd_form form, double T, double weight, double *value, double *grad, double *grad_teacher)
+{
+  PetscFunctionBeginUser;
+  CHECK(form == BO_KD_PAPER || form == BO_KD_CODE, "losses: kd: form %d; expected paper or code", (int)form);
+  CHECK(!grad || !grad_teacher || grad != grad_teacher, "losses: kd: grad and grad_teacher are one buffer; expected separate buffers");
+  if (form == BO_KD_PAPER) PetscCall(kd_paper(b, teacher, T, weight, value, grad, grad_teacher));
+  else PetscCall(kd_code(b, teacher, T, weight, value, grad, grad_teacher));
   PetscFunctionReturn(0);
 }
 

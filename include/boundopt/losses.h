@@ -132,6 +132,30 @@ PetscErrorCode bo_loss_l1_prop(const bo_loss_batch *b, const bo_prop_opts *prop,
  * T > 0.  N = 0: L = 0, no gradient. */
 PetscErrorCode bo_loss_kd(const bo_loss_batch *b, const double *teacher, double T, double weight, double *value, double *grad);
 
+typedef enum {
+  BO_KD_PAPER, /* KL(q_T || q_S) on softmax(z / T), pixel mean: bo_loss_kd (project default) */
+  BO_KD_CODE   /* the reference code's: KL(q(P_S) || q(P_T)) on probabilities P, (pixel, class) mean */
+} bo_kd_form;
+
+/* Knowledge distillation with a gradient to each branch (spec 6 "KD variants"): the student's
+ * logits are b->logits, the teacher's teacher (n x k, finite); grad (student) and grad_teacher
+ * (teacher) are each added to, and each may be NULL (a detached side: the project detaches the
+ * teacher); they must be separate buffers.
+ *   PAPER: value and student gradient bit for bit those of bo_loss_kd; with KL_i = KL(q_T,i || q_S,i),
+ *          dL/dz_T,i = m_i q_T,i o (log(q_T,i / q_S,i) - KL_i) / (T N)
+ *   CODE:  the reference's KLDivLoss(log q(P_T), q(P_S)) with P = softmax(z) already probabilities
+ *          (a "double softmax"), student || teacher, 'mean' over all (pixel, class) elements:
+ *          a_i = softmax(P_S,i / T), b_i = softmax(P_T,i / T),  KL_i = sum_c a_ic log(a_ic / b_ic),
+ *          L = (1/(N k)) sum_i m_i KL_i,
+ *          dL/dP_S,i = m_i a_i o (log(a_i / b_i) - KL_i) / (T N k),   dL/dP_T,i = m_i (b_i - a_i) / (T N k),
+ *          then softmax backward (temperature 1) to each branch's logits.  (The spec's "- L_kd"
+ *          is the row's KL_i: the derivative of a mean of rows.)  P / T lies in [0, 1/T], so q is
+ *          never far from uniform and the term is small: the reference's flaw, kept on purpose.
+ * The caller's weight carries alpha T^2: the reference's w_KL alpha T^2 = 40 is weight 40 for
+ * CODE (a mean over elements) and 40 / k for PAPER (a mean over pixels).  k >= 2, T > 0; N = 0:
+ * L = 0, no gradient.  Collective on b->comm. */
+PetscErrorCode bo_loss_kd_pair(const bo_loss_batch *b, const double *teacher, bo_kd_form form, double T, double weight, double *value, double *grad, double *grad_teacher);
+
 typedef enum { BO_DICE_LINEAR, BO_DICE_LOG } bo_dice_form;
 
 /* Soft Dice per group (spec 0 "soft Dice", 3 Dice baseline; ngroups 1 = batch Dice):

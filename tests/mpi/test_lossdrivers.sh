@@ -167,3 +167,27 @@ assert np.all(t['pce+kd+h'][:, 2:] > 0) and np.all(t['pce+h'][:, 2] == 0) and np
 assert np.all(t['pce'][:, :2] > 0) and f['teacher/loss'].shape == (5,) and f['teacher/eval/metrics'].shape == (7, 11)"
 expect_error "mixed: every scene strong"   1 'option -mixed_strong: 7 of 7 training scenes; expected fewer' "$O" 1 "${MX[@]}" -output "$O/m.h5" -mixed_strong 7
 expect_error "mixed: an unknown variant"   1 "option -mixed_method: 'kd'; expected teacher, pce" "$O" 1 "${MX[@]}" -output "$O/m.h5" -mixed_method pce,kd
+# the reference code's KD (double softmax, student || teacher, not detached): each KD variant trains its own teacher
+MC=("${MX[@]}" -mixed_method teacher,pce+kd,pce+kd+h -mixed_kd code -mixed_kd_detach 0)
+for p in $RANKS; do run_np "$p" "${MC[@]}" -output "$D/mxc$p.h5" || fail "mixed code KD at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "mixed: code KD, teacher not detached: identical teachers, students and metrics at 1 and $p ranks" same_results "$D/mxc1.h5" "$D/mxc$p.h5"; done
+run_np 2 "${MX[@]}" -mixed_method teacher,pce+kd -mixed_kd code -mixed_kd_detach 0 -mixed_kd_weight 0 -output "$D/mxc-w0.h5"
+run_np 2 "${MX[@]}" -mixed_method pce+kd -mixed_kd paper -mixed_kd_detach 1 -output "$D/mxp-explicit.h5"
+run_np 2 "${MX[@]}" -mixed_method teacher,pce+kd -mixed_kd code -mixed_kd_detach 1 -output "$D/mxc-detached.h5"
+check "mixed: explicit -mixed_kd paper -mixed_kd_detach 1 is the default" h5diff "$D/mx1.h5" "$D/mxp-explicit.h5" /pce+kd /pce+kd
+check "mixed: not detached, each KD variant has its own teacher, moved by KD (KD weight 0: exactly the standalone teacher); code KD is small and bounded" /usr/bin/python3 -c "
+import h5py, numpy as np
+c, w0, d, p = (h5py.File('$D/' + n, 'r') for n in ('mxc1.h5', 'mxc-w0.h5', 'mxc-detached.h5', 'mx1.h5'))
+assert c.attrs['kd'] == b'code' and c.attrs['kd_detach'] == 0 and p.attrs['kd'] == b'paper' and p.attrs['kd_detach'] == 1
+assert 'teacher' not in p['pce+kd'] and 'teacher' not in d['pce+kd']
+for k in ('pce+kd', 'pce+kd+h'):
+    t = c[k + '/teacher']; assert t['loss'].shape == (5,) and t['eval/metrics'].shape == (7, 11) and t['weights'].shape == (30,)
+    assert not np.array_equal(t['weights'][:], c['teacher/weights'][:]), k   # the KD gradient reached the teacher
+    kd = c[k + '/loss_terms'][:, 2]; assert kd[0] == 0 and np.all(kd[1:] > 0) and np.all(kd <= 2 / (2 * 2)), kd   # both heads start at 0; L <= 2 / (T k)
+assert np.array_equal(w0['pce+kd/teacher/weights'][:], w0['teacher/weights'][:]) and np.array_equal(w0['pce+kd/teacher/loss'][:], w0['teacher/loss'][:])
+assert np.array_equal(c['pce+kd/teacher/loss'][0], c['teacher/loss'][0])   # both teachers start from zero
+assert not np.array_equal(d['pce+kd/weights'][:], p['pce+kd/weights'][:]) and np.array_equal(d['teacher/weights'][:], p['teacher/weights'][:])"
+check "mixed: -help lists the KD options with their defaults" bash -c "mpirun -q -n 1 '$BOUNDOPT' -task mixed -help > '$D/mxhelp.txt' &&
+  grep -q -- '-mixed_kd <now paper' '$D/mxhelp.txt' && grep -q -- '-mixed_kd_detach <now 1' '$D/mxhelp.txt'"
+expect_error "mixed: an unknown KD form"   1 "option -mixed_kd: 'soft'; expected paper or code" "$O" 2 "${MX[@]}" -output "$O/m.h5" -mixed_kd soft
+expect_error "mixed: a bad detach flag"    1 "option -mixed_kd_detach: '2'; expected 1 \(teacher detached\) or 0" "$O" 3 "${MX[@]}" -output "$O/m.h5" -mixed_kd_detach 2

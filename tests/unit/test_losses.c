@@ -16,37 +16,9 @@
 #include "boundopt/error.h"
 #include "boundopt/losses.h"
 #include "boundopt/rng.h"
-
-#define PROPERTY(name, fn) {name, fn, NULL, NULL, NULL}
-#define OK(call)           assert_int_equal((call), 0)
-
-static void assert_close(double got, double want, double tol, const char *what)
-{
-  if (!(fabs(got - want) <= tol)) fail_msg("%s: %.17g, expected %.17g (tolerance %g)", what, got, want, tol);
-}
+#include "unit_support.h"
 
 /* ---------------------------------------------------------------- error capture */
-
-static char captured[2048];
-
-static PetscErrorCode capture_first_error(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)fun, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(captured, sizeof captured, "%s", mess ? mess : "");
-  return n;
-}
-
-/* call must fail with USER_INPUT and one line "losses: ...; expected ..." containing part. */
-#define EXPECT_INPUT_ERROR(call, part) \
-  do { \
-    captured[0] = '\0'; \
-    assert_int_equal(PetscPushErrorHandler(capture_first_error, NULL), 0); \
-    PetscErrorCode ierr_ = (call); \
-    assert_int_equal(PetscPopErrorHandler(), 0); \
-    if (ierr_ != PETSC_ERR_USER_INPUT) fail_msg("%s: error code %d, expected %d; message \"%s\"", #call, (int)ierr_, (int)PETSC_ERR_USER_INPUT, captured); \
-    if (strncmp(captured, "losses: ", 8) || !strstr(captured, "; expected ") || strchr(captured, '\n') || !strstr(captured, part)) \
-      fail_msg("%s: message \"%s\" is not one line \"losses: ...; expected ...\" containing \"%s\"", #call, captured, part); \
-  } while (0)
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -177,6 +149,16 @@ static PetscErrorCode dice_w(batch *t, const void *c, double w, double *v, doubl
 static PetscErrorCode fr_w(batch *t, const void *c, double w, double *v, double *g, double *g2) { return bo_loss_fisher_rao(&t->b, t->z2, *(const double *)c, w, v, g, g2); }
 /* KD: the student is the batch's logits, the teacher its second logits (detached: one side). */
 static PetscErrorCode kd_w(batch *t, const void *c, double w, double *v, double *g, double *g2) { return bo_loss_kd(&t->b, t->z2, *(const double *)c, w, v, g); }
+/* KD with both branches: grad the student's (z), grad2 the teacher's (z2). */
+typedef struct {
+  bo_kd_form form;
+  double     T;
+} kd_case;
+static PetscErrorCode kd_pair_w(batch *t, const void *c, double w, double *v, double *g, double *g2)
+{
+  const kd_case *kc = c;
+  return bo_loss_kd_pair(&t->b, t->z2, kc->form, kc->T, w, v, g, g2);
+}
 
 /* ---------------------------------------------------------------- gradients */
 
@@ -232,6 +214,30 @@ static void kd_gradient_equals_central_differences(void **state)
   check_gradient_sizes("kd T 2", kd_w, &T2, PETSC_FALSE, 2, 1.0);
   check_gradient_sizes("kd T 1", kd_w, &T1, PETSC_FALSE, 2, 1.0);
   check_gradient_sizes("kd T 0.5", kd_w, &T05, PETSC_FALSE, 2, 0.5);
+}
+
+/* Both branches of both KD forms, T 0.5 to 4, masked and unmasked, 5 sizes.  The code form's
+ * gradients are small by construction (a mean over N k elements of a divergence between two
+ * near-uniform distributions), so its "too small to test" floor is lower; the criterion is the same. */
+static void kd_pair_gradients_of_both_branches_equal_central_differences(void **state)
+{
+  (void)state;
+  static const int64_t sizes[][2] = {{1, 2}, {9, 3}, {25, 2}, {40, 5}, {17, 4}};
+  const double         Ts[]       = {0.5, 1.0, 2.0, 4.0};
+  for (int form = 0; form < 2; form++)
+    for (size_t j = 0; j < sizeof Ts / sizeof Ts[0]; j++)
+      for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int masked = 0; masked < 2; masked++) {
+          const kd_case kc = {form ? BO_KD_CODE : BO_KD_PAPER, Ts[j]};
+          char          what[64];
+          batch         t;
+          batch_make(&t, 300 + s, sizes[s][0], sizes[s][1], 1, masked ? PETSC_TRUE : PETSC_FALSE);
+          if (!form) /* keep softmax(z / T) away from saturation, as for bo_loss_kd */
+            for (int64_t i = 0; i < t.n * t.k; i++) t.z[i] *= fmin(1.0, Ts[j]), t.z2[i] *= fmin(1.0, Ts[j]);
+          snprintf(what, sizeof what, "kd %s T %g%s", form ? "code" : "paper", Ts[j], masked ? " masked" : "");
+          check_gradient(what, kd_pair_w, &kc, &t, PETSC_TRUE, form ? 1e-8 : 1e-4);
+          batch_free(&t);
+        }
 }
 
 /* Shape and CRF on an h x w image: terms of the logits through a fixture struct. */
@@ -400,7 +406,7 @@ static void kl_is_zero_at_the_prior_and_a_zero_prior_class_is_pushed_down(void *
   assert_close(v, want, 1e-12 * want, "KL with a zero-prior class");
   for (int i = 0; i < 20; i++)
     if (t.mask[i] > 0 && !(g[i * 3 + 2] > 0)) fail_msg("row %d: the zero-prior class's logit gradient %g is not positive", i, g[i * 3 + 2]);
-  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, prior, BO_KL_PRED_PRIOR, 0, 1, &v, g), "log_eps 0");
+  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, prior, BO_KL_PRED_PRIOR, 0, 1, &v, g), "losses: ", "log_eps 0");
   /* the reverse direction ignores the zero prior class (0 log 0) */
   OK(bo_loss_kl_prop(&t.b, &o, prior, BO_KL_PRIOR_PRED, 0, 1, &v, NULL));
   assert_true(isfinite(v) && v > 0);
@@ -536,6 +542,70 @@ static void kd_is_zero_at_the_teacher_and_without_valid_pixels_and_matches_the_k
   batch_free(&t);
 }
 
+/* The code form by hand: P = softmax(z), a = softmax(P_S / T), b = softmax(P_T / T), mean of
+ * m_i KL(a_i || b_i) over N k; zero at coincidence and with an empty mask; finite when saturated.
+ * The paper form's pair call is bo_loss_kd bit for bit, with the teacher's gradient added. */
+static void kd_pair_code_form_matches_the_double_softmax_by_hand_and_paper_form_matches_bo_loss_kd(void **state)
+{
+  (void)state;
+  batch  t;
+  double v, v2, g[30], g2[30], h[30], want = 0, N = 0;
+  batch_make(&t, 17, 10, 3, 1, PETSC_TRUE);
+  for (int i = 0; i < 30; i++) g[i] = g2[i] = 0;
+  OK(bo_loss_kd_pair(&t.b, t.z, BO_KD_CODE, 2.0, 1, &v, g, g2)); /* student = teacher */
+  assert_true(v == 0);
+  for (int i = 0; i < 30; i++) assert_true(g[i] == 0 && g2[i] == 0);
+  OK(bo_loss_kd_pair(&t.b, t.z, BO_KD_PAPER, 2.0, 1, &v, g, g2));
+  assert_true(v == 0);
+  for (int i = 0; i < 30; i++) assert_true(g[i] == 0 && g2[i] == 0);
+  for (int64_t i = 0; i < t.n; i++) {
+    double ps[3], pt[3], a[3], b[3], ss = 0, st = 0, sa = 0, sb = 0, kl = 0;
+    for (int c = 0; c < 3; c++) ss += ps[c] = exp(t.z[i * 3 + c]), st += pt[c] = exp(t.z2[i * 3 + c]);
+    for (int c = 0; c < 3; c++) sa += a[c] = exp(ps[c] / ss / 3.0), sb += b[c] = exp(pt[c] / st / 3.0);
+    for (int c = 0; c < 3; c++) kl += a[c] / sa * log((a[c] / sa) / (b[c] / sb));
+    want += t.mask[i] * kl, N += t.mask[i];
+  }
+  OK(bo_loss_kd_pair(&t.b, t.z2, BO_KD_CODE, 3.0, 1, &v, NULL, NULL));
+  assert_close(v, want / (N * 3), 1e-15, "code KD against the hand-computed mean over (pixel, class) of KL(q(P_S) || q(P_T))");
+  assert_true(v > 0);
+  /* paper form: the pair call equals bo_loss_kd bit for bit on the student side */
+  for (int i = 0; i < 30; i++) g[i] = h[i] = 0.01 * i, g2[i] = 0;
+  OK(bo_loss_kd(&t.b, t.z2, 2.0, 0.7, &v, h));
+  OK(bo_loss_kd_pair(&t.b, t.z2, BO_KD_PAPER, 2.0, 0.7, &v2, g, g2));
+  assert_true(!memcmp(&v, &v2, sizeof v) && !memcmp(g, h, sizeof g));
+  /* the teacher's logit gradients sum to 0 over each row (softmax shift invariance), both forms */
+  for (int form = 0; form < 2; form++) {
+    for (int i = 0; i < 30; i++) g2[i] = 0;
+    OK(bo_loss_kd_pair(&t.b, t.z2, form ? BO_KD_CODE : BO_KD_PAPER, 2.0, 1, NULL, NULL, g2));
+    double gmax = 0;
+    for (int i = 0; i < 30; i++) gmax = fmax(gmax, fabs(g2[i]));
+    assert_true(gmax > 0);
+    for (int64_t i = 0; i < t.n; i++) assert_close(g2[i * 3] + g2[i * 3 + 1] + g2[i * 3 + 2], 0, 1e-15, "row sum of the teacher's gradient");
+  }
+  /* an empty mask: 0 and no gradient on either side */
+  for (int64_t i = 0; i < t.n; i++) t.mask[i] = 0;
+  for (int form = 0; form < 2; form++) {
+    for (int i = 0; i < 30; i++) g[i] = g2[i] = 0;
+    OK(bo_loss_kd_pair(&t.b, t.z2, form ? BO_KD_CODE : BO_KD_PAPER, 2.0, 1, &v, g, g2));
+    assert_true(v == 0);
+    for (int i = 0; i < 30; i++) assert_true(g[i] == 0 && g2[i] == 0);
+  }
+  /* saturated branches (P exactly one-hot): finite values and gradients, the teacher's q_T = 0 classes included */
+  for (int64_t i = 0; i < t.n; i++) t.mask[i] = 1;
+  t.z2[0] = 1e4, t.z[1] = -1e4, t.z[5] = 800;
+  for (int form = 0; form < 2; form++) {
+    for (int i = 0; i < 30; i++) g[i] = g2[i] = 0;
+    OK(bo_loss_kd_pair(&t.b, t.z2, form ? BO_KD_CODE : BO_KD_PAPER, 1.0, 1, &v, g, g2));
+    assert_true(isfinite(v) && v > 0);
+    for (int i = 0; i < 30; i++) assert_true(isfinite(g[i]) && isfinite(g2[i]));
+  }
+  /* the code form is bounded: log(a/b) <= 2/T per class, so KL_i <= 2/T and L <= 2/(T k) */
+  for (int64_t i = 0; i < t.n * t.k; i++) t.z[i] = (i % 3 == 0) ? 50 : -50, t.z2[i] = (i % 3 == 1) ? 50 : -50;
+  OK(bo_loss_kd_pair(&t.b, t.z2, BO_KD_CODE, 0.5, 1, &v, NULL, NULL));
+  assert_true(v > 0 && v <= 2 / (0.5 * 3));
+  batch_free(&t);
+}
+
 static void extended_log_barrier_is_c1_at_the_switch_and_quad_is_relu_squared(void **state)
 {
   (void)state;
@@ -626,7 +696,8 @@ static void values_and_gradients_do_not_depend_on_the_row_order(void **state)
   batch        t, u;
   bo_prop_opts o = {BO_PROP_MEAN, 10.0, 1e-10};
   const int    n = 300, k = 4;
-  double      *g = calloc((size_t)(n * k), sizeof *g), *gu = calloc((size_t)(n * k), sizeof *gu), v[7], vu[7];
+  double      *g = calloc((size_t)(n * k), sizeof *g), *gu = calloc((size_t)(n * k), sizeof *gu), v[9], vu[9];
+  double      *gt = calloc((size_t)(n * k), sizeof *gt), *gtu = calloc((size_t)(n * k), sizeof *gtu);
   batch_make(&t, 11, n, k, 3, PETSC_TRUE);
   batch_make(&u, 11, n, k, 3, PETSC_TRUE);
   for (int i = 0; i < n; i++) { /* u = t with rows reversed */
@@ -645,12 +716,14 @@ static void values_and_gradients_do_not_depend_on_the_row_order(void **state)
     OK(bo_loss_dice(&x->b, x->y, NULL, BO_DICE_LINEAR, 1, &vx[4], gx));
     OK(bo_loss_fisher_rao(&x->b, x->z2, 0, 1, &vx[5], gx, NULL));
     OK(bo_loss_kd(&x->b, x->z2, 2.0, 0.7, &vx[6], gx));
+    OK(bo_loss_kd_pair(&x->b, x->z2, BO_KD_CODE, 2.0, 40, &vx[7], gx, pass ? gtu : gt));
+    OK(bo_loss_kd_pair(&x->b, x->z2, BO_KD_PAPER, 2.0, 0.7, &vx[8], gx, pass ? gtu : gt));
   }
-  for (int j = 0; j < 7; j++)
+  for (int j = 0; j < 9; j++)
     if (memcmp(&v[j], &vu[j], sizeof(double))) fail_msg("term %d: %.17g vs %.17g after reversing the rows", j, v[j], vu[j]);
   for (int i = 0; i < n; i++)
-    if (memcmp(g + i * k, gu + (n - 1 - i) * k, sizeof(double) * k)) fail_msg("row %d: gradient differs after reversing the rows", i);
-  free(g), free(gu);
+    if (memcmp(g + i * k, gu + (n - 1 - i) * k, sizeof(double) * k) || memcmp(gt + i * k, gtu + (n - 1 - i) * k, sizeof(double) * k)) fail_msg("row %d: gradient differs after reversing the rows", i);
+  free(g), free(gu), free(gt), free(gtu);
   batch_free(&t), batch_free(&u);
 }
 
@@ -662,42 +735,47 @@ static void bad_inputs_give_one_line_errors(void **state)
   double       v, img[12] = {0}, lo[2 * BO_SHAPE_NDESC] = {0};
   bo_prop_defaults(&o);
   batch_make(&t, 12, 6, 2, 2, PETSC_TRUE);
-  EXPECT_INPUT_ERROR(bo_loss_ce(NULL, t.y, NULL, 1, &v, NULL), "batch is NULL");
+  EXPECT_INPUT_ERROR(bo_loss_ce(NULL, t.y, NULL, 1, &v, NULL), "losses: ", "batch is NULL");
   t.b.k = 0;
-  EXPECT_INPUT_ERROR(bo_loss_entropy(&t.b, NULL, 1, &v, NULL), "k = 0");
+  EXPECT_INPUT_ERROR(bo_loss_entropy(&t.b, NULL, 1, &v, NULL), "losses: ", "k = 0");
   t.b.k = 2;
   t.y[3] = 7;
-  EXPECT_INPUT_ERROR(bo_loss_ce(&t.b, t.y, NULL, 1, &v, NULL), "label[3] = 7");
-  EXPECT_INPUT_ERROR(bo_loss_dice(&t.b, t.y, NULL, BO_DICE_LOG, 1, &v, NULL), "label[3] = 7");
+  EXPECT_INPUT_ERROR(bo_loss_ce(&t.b, t.y, NULL, 1, &v, NULL), "losses: ", "label[3] = 7");
+  EXPECT_INPUT_ERROR(bo_loss_dice(&t.b, t.y, NULL, BO_DICE_LOG, 1, &v, NULL), "losses: ", "label[3] = 7");
   t.y[3] = 1;
   t.mask[2] = -1;
-  EXPECT_INPUT_ERROR(bo_loss_entropy(&t.b, NULL, 1, &v, NULL), "mask[2] = -1");
+  EXPECT_INPUT_ERROR(bo_loss_entropy(&t.b, NULL, 1, &v, NULL), "losses: ", "mask[2] = -1");
   t.mask[2] = 1;
   t.group[4] = 2;
-  EXPECT_INPUT_ERROR(bo_loss_l1_prop(&t.b, &o, t.target, 1, &v, NULL), "group[4] = 2");
+  EXPECT_INPUT_ERROR(bo_loss_l1_prop(&t.b, &o, t.target, 1, &v, NULL), "losses: ", "group[4] = 2");
   t.group[4] = 0;
   t.z[5] = NAN;
-  EXPECT_INPUT_ERROR(bo_loss_ce(&t.b, t.y, NULL, 1, &v, NULL), "logits[2][1] = nan");
+  EXPECT_INPUT_ERROR(bo_loss_ce(&t.b, t.y, NULL, 1, &v, NULL), "losses: ", "logits[2][1] = nan");
   t.z[5] = 0;
   o.temperature = 0;
-  EXPECT_INPUT_ERROR(bo_loss_marginal_entropy(&t.b, &o, 0, 1, &v, NULL), "temperature = 0");
+  EXPECT_INPUT_ERROR(bo_loss_marginal_entropy(&t.b, &o, 0, 1, &v, NULL), "losses: ", "temperature = 0");
   o.temperature = 1, o.kind = BO_PROP_MAXNORM, o.smooth = 1e-10;
-  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, t.target, BO_KL_PRED_PRIOR, 1e-10, 1, &v, NULL), "maxnorm");
+  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, t.target, BO_KL_PRED_PRIOR, 1e-10, 1, &v, NULL), "losses: ", "maxnorm");
   bo_prop_defaults(&o);
   t.target[1] = -0.1;
-  EXPECT_INPUT_ERROR(bo_loss_l1_prop(&t.b, &o, t.target, 1, &v, NULL), "target[0][1] = -0.1");
-  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, t.target, BO_KL_PRIOR_PRED, -1, 1, &v, NULL), "log_eps = -1");
-  EXPECT_INPUT_ERROR(bo_loss_fisher_rao(&t.b, t.z2, 1.0, 1, &v, NULL, NULL), "guard = 1");
-  EXPECT_INPUT_ERROR(bo_loss_fisher_rao(&t.b, NULL, 0, 1, &v, NULL, NULL), "logits2 is NULL");
-  EXPECT_INPUT_ERROR(bo_loss_shape(2, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 0, 1, &v, NULL), "t = 0");
-  EXPECT_INPUT_ERROR(bo_loss_shape(0, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 1, 1, &v, NULL), "image 0 x 3");
-  EXPECT_INPUT_ERROR(bo_loss_crf(2, 3, 2, t.z, NULL, 2, img, 0, 10, 1, &v, NULL), "sigma_xy = 0");
-  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 0, 1, &v, NULL), "kd: T = 0");
-  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, NULL, 1, 1, &v, NULL), "kd: teacher is NULL");
+  EXPECT_INPUT_ERROR(bo_loss_l1_prop(&t.b, &o, t.target, 1, &v, NULL), "losses: ", "target[0][1] = -0.1");
+  EXPECT_INPUT_ERROR(bo_loss_kl_prop(&t.b, &o, t.target, BO_KL_PRIOR_PRED, -1, 1, &v, NULL), "losses: ", "log_eps = -1");
+  EXPECT_INPUT_ERROR(bo_loss_fisher_rao(&t.b, t.z2, 1.0, 1, &v, NULL, NULL), "losses: ", "guard = 1");
+  EXPECT_INPUT_ERROR(bo_loss_fisher_rao(&t.b, NULL, 0, 1, &v, NULL, NULL), "losses: ", "logits2 is NULL");
+  EXPECT_INPUT_ERROR(bo_loss_shape(2, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 0, 1, &v, NULL), "losses: ", "t = 0");
+  EXPECT_INPUT_ERROR(bo_loss_shape(0, 3, 2, t.z, NULL, lo, lo, BO_PENALTY_ELB, 1, 1, &v, NULL), "losses: ", "image 0 x 3");
+  EXPECT_INPUT_ERROR(bo_loss_crf(2, 3, 2, t.z, NULL, 2, img, 0, 10, 1, &v, NULL), "losses: ", "sigma_xy = 0");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 0, 1, &v, NULL), "losses: ", "kd: T = 0");
+  EXPECT_INPUT_ERROR(bo_loss_kd_pair(&t.b, t.z2, BO_KD_CODE, -1, 1, &v, NULL, NULL), "losses: ", "kd: T = -1");
+  EXPECT_INPUT_ERROR(bo_loss_kd_pair(&t.b, t.z2, (bo_kd_form)5, 1, 1, &v, NULL, NULL), "losses: ", "kd: form 5");
+  EXPECT_INPUT_ERROR(bo_loss_kd_pair(&t.b, t.z2, BO_KD_CODE, 1, 1, &v, t.target, t.target), "losses: ", "kd: grad and grad_teacher are one buffer");
+  EXPECT_INPUT_ERROR(bo_loss_kd_pair(&t.b, NULL, BO_KD_CODE, 1, 1, &v, NULL, NULL), "losses: ", "kd: teacher is NULL");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, NULL, 1, 1, &v, NULL), "losses: ", "kd: teacher is NULL");
   t.z2[3] = INFINITY;
-  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "kd: teacher[1][1] = inf");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "losses: ", "kd: teacher[1][1] = inf");
   t.b.k = 1;
-  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "kd: k = 1");
+  EXPECT_INPUT_ERROR(bo_loss_kd(&t.b, t.z2, 1, 1, &v, NULL), "losses: ", "kd: k = 1");
+  EXPECT_INPUT_ERROR(bo_loss_kd_pair(&t.b, t.z2, BO_KD_CODE, 1, 1, &v, NULL, NULL), "losses: ", "kd: k = 1");
   batch_free(&t);
 }
 
@@ -709,6 +787,7 @@ int main(int argc, char **argv)
     PROPERTY("soft Dice (linear, log) and Fisher-Rao (both sides, guard 0 and 1e-6, near coincidence) gradients equal central differences", dice_and_fisher_rao_gradients_equal_central_differences),
     PROPERTY("shape descriptors (each and combined), the bounded ELB/quadratic penalty and the dense CRF: gradients equal central differences", shape_and_crf_gradients_equal_central_differences),
     PROPERTY("KD (teacher detached, T 0.5, 1, 2) gradients equal central differences (relative 1e-6), masked, 5 sizes", kd_gradient_equals_central_differences),
+    PROPERTY("KD with both branches (paper and code forms, T 0.5, 1, 2, 4): student and teacher gradients equal central differences, masked and unmasked, 5 sizes", kd_pair_gradients_of_both_branches_equal_central_differences),
     PROPERTY("CE is log k on uniform logits, equals -log softmax on one pixel, and is 0 with no gradient when nothing is labelled", ce_is_log_k_on_uniform_logits_and_zero_without_labelled_pixels),
     PROPERTY("entropy is log k with zero gradient on uniform rows; on logits (0, u) dL/du = -u p (1-p)/N", entropy_is_log_k_on_uniform_logits_and_follows_the_binary_logit_formula),
     PROPERTY("marginal entropy is log k on balanced predictions; empty groups are left out of the mean", marginal_entropy_is_log_k_on_balanced_predictions_and_skips_empty_groups),
@@ -718,6 +797,7 @@ int main(int argc, char **argv)
     PROPERTY("Dice is 0 on confident correct predictions (empty class masked), matches a hand computation, and is 0 with nothing labelled", dice_is_zero_on_confident_correct_predictions_and_masks_empty_classes),
     PROPERTY("Fisher-Rao is 0 with zero gradient at coincidence, matches the binary arctan closed form, and g's series joins its closed form", fisher_rao_is_zero_on_equal_logits_and_matches_the_binary_closed_form),
     PROPERTY("KD is 0 with no gradient at the teacher and with an empty mask, equals the hand-computed mean KL(q_T || q_S), and stays finite where q underflows", kd_is_zero_at_the_teacher_and_without_valid_pixels_and_matches_the_kl_formula),
+    PROPERTY("code KD equals the double softmax by hand; both forms are 0 with no gradient at coincidence and on an empty mask, finite when saturated; paper pair = bo_loss_kd bit for bit", kd_pair_code_form_matches_the_double_softmax_by_hand_and_paper_form_matches_bo_loss_kd),
     PROPERTY("the extended log-barrier is C1 at -1/t^2 and the log barrier inside; quad is relu^2", extended_log_barrier_is_c1_at_the_switch_and_quad_is_relu_squared),
     PROPERTY("shape descriptors of a hard 4 x 4 square are its size, centre, std and boundary length; an empty map gives 0 and no gradient", shape_descriptors_of_a_hard_square_are_its_geometry),
     PROPERTY("the dense CRF term equals the explicit pairwise sum, and is 0 when the mask is empty", crf_equals_the_pairwise_sum_and_is_zero_when_masked_out),
