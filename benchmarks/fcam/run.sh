@@ -13,6 +13,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_TH
 run() { mpirun -q --oversubscribe -n "$NP" "$BIN/boundopt" "$@"; }
 OUT=benchmarks/out/fcam; mkdir -p "$OUT"   # ignored by git
 [ -f jobs/data/fcam-scenes-train.h5 ] || run jobs/fcam-scenes-train.yaml
+[ -f jobs/data/fcam-scenes-cls.h5 ] || run jobs/fcam-scenes-cls.yaml
 [ -f jobs/data/fcam-scenes-test.h5 ] || run jobs/fcam-scenes-test.yaml
 [ -f jobs/data/fcam-cams.h5 ] || run jobs/fcam-cam.yaml
 # validation: the CRF baseline's pairwise weight, by best-threshold IoU on 100 training scenes

@@ -14,7 +14,12 @@
  *     Results: /cams, /cams_pred (S x h w float64, raw scores, not normalised), /labels, /pred (S
  *     int32), /classifier/{weights [W (d x C), b (C)], mean, std (d), channels (d: the feature
  *     channels used, position x, y left out so a CAM has no built-in ramp)}, /train_loss;
- *     attributes train_accuracy, accuracy, classes, pool, cam_height, cam_width, height, width, scenes.
+ *     attributes train_accuracy, accuracy, classes, pool, classifier_filters, classifier_sigma,
+ *     cam_height, cam_width, height, width, scenes.
+ *     With -fcam_classifier_filters n > 0 the classifier does not use the scenes' /features: it
+ *     rebuilds its own fields from /images (features2d.h at the scales -fcam_classifier_sigma, every
+ *     family, n random ReLU filters per scale, no position, bank keyed by the job seed), pools them
+ *     and drops them, so the training file needs no /features (task scenes, features: false).
  *
  *   stage upscale  per image, full-resolution maps by each method of -fcam_methods:
  *                  bilinear     the CAM normalised to [0, 1], bilinearly upsampled;
@@ -48,6 +53,7 @@
  */
 #include "boundopt/error.h"
 #include "boundopt/fcam.h"
+#include "boundopt/features2d.h"
 #include "boundopt/h5.h"
 #include "boundopt/heads.h"
 #include "boundopt/image.h"
@@ -66,8 +72,8 @@ static const char *const method_names[MAX_METHODS] = {"bilinear", "crf", "fcam",
 enum { M_BILINEAR, M_CRF, M_FCAM, M_FCAM_NOCRF, M_FCAM_NOASC };
 
 typedef struct {
-  char      stage[16], train[PETSC_MAX_PATH_LEN], cams[PETSC_MAX_PATH_LEN], methods[256], cam_class[8];
-  PetscInt  scenes, train_scenes, pool, cls_iterations, steps, hidden, sl_max, sl_min, ksz, erode, crf_stride, mf_iterations, thresholds, bins, examples;
+  char      stage[16], train[PETSC_MAX_PATH_LEN], cams[PETSC_MAX_PATH_LEN], methods[256], cam_class[8], cls_sigma[128];
+  PetscInt  scenes, train_scenes, pool, cls_iterations, cls_filters, steps, hidden, sl_max, sl_min, ksz, erode, crf_stride, mf_iterations, thresholds, bins, examples;
   PetscReal cls_lr, cls_decay, lr, min_p, l_sl, l_crf, l_sz, t, t_growth, t_max, sigma_xy, sigma_rgb, mf_weight;
   PetscBool crf_scale, write_maps, monitor;
   int       nmethods, method[MAX_METHODS];
@@ -79,7 +85,8 @@ static PetscErrorCode read_options(bo_job *job, fcam_params *p)
   snprintf(p->stage, sizeof p->stage, "upscale");
   snprintf(p->methods, sizeof p->methods, "bilinear,crf,fcam");
   snprintf(p->cam_class, sizeof p->cam_class, "true");
-  p->pool = 8; p->cls_iterations = 300; p->cls_lr = 0.05; p->cls_decay = 1e-4;
+  p->pool = 8; p->cls_iterations = 300; p->cls_lr = 0.05; p->cls_decay = 1e-4; p->cls_filters = 0;
+  snprintf(p->cls_sigma, sizeof p->cls_sigma, "1,2,4");
   p->steps = 100; p->hidden = 32; p->lr = 0.01;
   p->sl_max = 1; p->sl_min = 1; p->ksz = 3; p->erode = 11; p->min_p = 0.1;
   p->l_sl = 1; p->l_crf = 2e-9; p->l_sz = 0.1; p->t = 1; p->t_growth = 1.01; p->t_max = 10;
@@ -94,6 +101,8 @@ static PetscErrorCode read_options(bo_job *job, fcam_params *p)
   PetscCall(PetscOptionsInt("-pool", "cam: CAM resolution = 1/pool of the scene", "", p->pool, &p->pool, NULL));
   PetscCall(PetscOptionsInt("-classifier_iterations", "cam: Adam steps of the classifier (full batch)", "", p->cls_iterations, &p->cls_iterations, NULL));
   PetscCall(PetscOptionsReal("-classifier_lr", "cam: classifier Adam learning rate", "", p->cls_lr, &p->cls_lr, NULL));
+  PetscCall(PetscOptionsInt("-classifier_filters", "cam: > 0: the classifier's own features, rebuilt from /images with this many random ReLU filters per scale (features2d.h, no position); 0: the scenes' /features", "", p->cls_filters, &p->cls_filters, NULL));
+  PetscCall(PetscOptionsString("-classifier_sigma", "cam: scales of the rebuilt features (with -fcam_classifier_filters > 0), comma separated", "", p->cls_sigma, p->cls_sigma, sizeof p->cls_sigma, NULL));
   PetscCall(PetscOptionsReal("-classifier_decay", "cam: classifier L2 weight decay", "", p->cls_decay, &p->cls_decay, NULL));
   PetscCall(PetscOptionsString("-cams", "upscale: the CAM file written by stage cam for these scenes", "", p->cams, p->cams, sizeof p->cams, NULL));
   PetscCall(PetscOptionsString("-cam_class", "upscale: CAM of the true or the predicted class (true, pred)", "", p->cam_class, p->cam_class, sizeof p->cam_class, NULL));
@@ -136,6 +145,7 @@ static PetscErrorCode check_options(bo_job *job, fcam_params *p)
   PetscCheck(p->scenes >= 0 && p->train_scenes >= 0, job->comm, BO_ERR_INPUT, "option -fcam_scenes/train_scenes: %d/%d; expected counts >= 0 (0: all)", (int)p->scenes, (int)p->train_scenes);
   PetscCheck(p->pool >= 1 && p->pool <= 64, job->comm, BO_ERR_INPUT, "option -fcam_pool: %d; expected 1..64", (int)p->pool);
   PetscCheck(p->cls_iterations >= 1 && p->cls_lr > 0 && p->cls_decay >= 0, job->comm, BO_ERR_INPUT, "option -fcam_classifier_*: %d iterations, lr %g, decay %g; expected >= 1, > 0, >= 0", (int)p->cls_iterations, (double)p->cls_lr, (double)p->cls_decay);
+  PetscCheck(p->cls_filters >= 0 && p->cls_filters <= 256, job->comm, BO_ERR_INPUT, "option -fcam_classifier_filters: %d; expected 0..256", (int)p->cls_filters);
   PetscCheck(!strcmp(p->cam_class, "true") || !strcmp(p->cam_class, "pred"), job->comm, BO_ERR_INPUT, "option -fcam_cam_class: '%s'; expected true or pred", p->cam_class);
   PetscCheck(p->steps >= 1 && p->steps <= 100000 && p->hidden >= 0 && p->hidden <= 1024 && p->lr > 0, job->comm, BO_ERR_INPUT, "option -fcam_steps/hidden/lr: %d/%d/%g; expected 1..100000 steps, 0..1024 hidden units, lr > 0", (int)p->steps, (int)p->hidden, (double)p->lr);
   PetscCheck(p->sl_max >= 1 && p->sl_min >= 1 && p->ksz >= 1 && p->ksz % 2 && p->erode >= 1 && p->erode % 2 && p->min_p > 0 && p->min_p < 1, job->comm, BO_ERR_INPUT, "option -fcam_sl_max/sl_min/ksz/erode/min_p: %d/%d/%d/%d/%g; expected seeds >= 1, odd windows, 0 < min_p < 1", (int)p->sl_max, (int)p->sl_min, (int)p->ksz, (int)p->erode, (double)p->min_p);
@@ -238,8 +248,12 @@ static PetscErrorCode scene_size(bo_job *job, const char *path, int64_t *H, int6
   PetscCall(bo_h5_open_read(job->comm, path, &f));
   PetscCall(bo_h5_attr_read_int64(f, "/features", "height", H, &fh));
   PetscCall(bo_h5_attr_read_int64(f, "/features", "width", W, &fw));
+  if (!(fh && fw)) { /* a scenes file without features (the classifier may rebuild its own) */
+    PetscCall(bo_h5_attr_read_int64(f, "/images", "height", H, &fh));
+    PetscCall(bo_h5_attr_read_int64(f, "/images", "width", W, &fw));
+  }
   PetscCall(bo_h5_close(&f));
-  PetscCheck(fh && fw, job->comm, BO_ERR_INPUT, "%s: /features has no height, width; expected a scenes file (task scenes, features: true)", path);
+  PetscCheck(fh && fw, job->comm, BO_ERR_INPUT, "%s: /features and /images have no height, width; expected a scenes file (task scenes)", path);
   PetscFunctionReturn(0);
 }
 
@@ -267,6 +281,73 @@ static PetscErrorCode pool_shard(bo_job *job, const fcam_params *p, const bo_sce
   }
   PetscCall(bo_error_try_end(job->comm, ierr));
   PetscCall(PetscFree(sel));
+  PetscFunctionReturn(0);
+}
+
+/* The classifier's own feature bank (-fcam_classifier_filters > 0): many fixed random ReLU filters
+ * per scale carry far more of the object's shape statistics than the scenes' stored 4 per scale,
+ * and storing S x H x W x F floats for ~200 channels would take gigabytes, so each scene's field is
+ * rebuilt from /images, pooled and dropped.  The bank depends on the job seed only (features2d.h),
+ * so training and test scenes see the same filters. */
+static PetscErrorCode rebuild_opts(bo_job *job, const fcam_params *p, int64_t H, int64_t W, bo_feat2d_opts *o, int64_t *d)
+{
+  char buf[128], *save, *tok, *end;
+
+  PetscFunctionBeginUser;
+  bo_feat2d_defaults(o);
+  o->position = PETSC_FALSE;
+  o->nfilters = (int)p->cls_filters;
+  o->seed = (uint64_t)job->seed;
+  o->nscales = 0;
+  snprintf(buf, sizeof buf, "%s", p->cls_sigma);
+  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    const double v = strtod(tok, &end);
+    PetscCheck(*end == 0 && o->nscales < BO_FEAT2D_MAX_SCALES && v >= 0 && ceil(3 * PetscMax(v, 1.0)) < PetscMin(H, W), job->comm, BO_ERR_INPUT, "option -fcam_classifier_sigma: '%s'; expected at most %d scales >= 0 with 3 sigma below the scene side %lld", p->cls_sigma, BO_FEAT2D_MAX_SCALES, (long long)PetscMin(H, W));
+    o->sigma[o->nscales++] = v;
+  }
+  PetscCheck(o->nscales >= 1, job->comm, BO_ERR_INPUT, "option -fcam_classifier_sigma: empty; expected at least one scale");
+  PetscCall(bo_feat2d_channels(o, 1, d));
+  PetscFunctionReturn(0);
+}
+
+/* This rank's scenes [S r/P, S (r+1)/P) of the first `want` (0: all) of a scenes file: fields rebuilt
+ * from /images, pooled (nl x h w x d, allocated here) and their global averages g (nl x d). */
+static PetscErrorCode rebuild_shard(bo_job *job, const fcam_params *p, const char *path, int64_t want, int64_t H, int64_t W, const bo_feat2d_opts *o, int64_t d, bo_scene_shard *sh, double **pooled, double **g)
+{
+  const int64_t  f = p->pool, h = H / f, w = W / f, npix = H * W;
+  hid_t          file;
+  bo_h5_info     info;
+  float         *img;
+  double        *im, *field;
+  int64_t        nl;
+  PetscErrorCode ierr = 0;
+
+  PetscFunctionBeginUser;
+  PetscCheck(H % f == 0 && W % f == 0, job->comm, BO_ERR_INPUT, "option -fcam_pool: %d does not divide the %lld x %lld scenes; expected a divisor of both sides", (int)f, (long long)H, (long long)W);
+  PetscCall(bo_h5_open_read(job->comm, path, &file));
+  PetscCall(bo_h5_dataset_info(file, path, "/images", &info));
+  PetscCheck(want <= (int64_t)info.dims[0], job->comm, BO_ERR_INPUT, "%s: %lld scenes; expected at least the %lld asked for", path, (long long)info.dims[0], (long long)want);
+  sh->count = want > 0 ? want : (int64_t)info.dims[0];
+  sh->lo = sh->count * job->rank / job->size; sh->hi = sh->count * (job->rank + 1) / job->size;
+  sh->h = H; sh->w = W; sh->npix = npix; sh->F = d;
+  nl = sh->hi - sh->lo;
+  PetscCall(PetscMalloc2(PetscMax(1, nl * h * w * d), pooled, PetscMax(1, nl * d), g));
+  PetscCall(PetscMalloc3(PetscMax(1, nl * npix), &img, npix, &im, npix * d, &field));
+  PetscCall(read_rows_any(job, file, path, "/images", H5T_NATIVE_FLOAT, npix, sh->lo, sh->hi, img));
+  PetscCall(bo_h5_close(&file));
+  PetscCall(bo_error_try_begin());
+  for (int64_t s = 0; s < nl && !ierr; s++) {
+    for (int64_t i = 0; i < npix; i++) im[i] = img[s * npix + i];
+    ierr = bo_feat2d_build(o, H, W, 1, im, field);
+    if (!ierr) ierr = bo_fcam_pool(H, W, d, field, f, *pooled + s * h * w * d);
+    for (int64_t j = 0; j < d && !ierr; j++) {
+      double a = 0;
+      for (int64_t q = 0; q < h * w; q++) a += (*pooled)[(s * h * w + q) * d + j];
+      (*g)[s * d + j] = a / (double)(h * w);
+    }
+  }
+  PetscCall(bo_error_try_end(job->comm, ierr));
+  PetscCall(PetscFree3(img, im, field));
   PetscFunctionReturn(0);
 }
 
@@ -301,14 +382,28 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
   PetscCall(bo_job_require(job, "fcam_train", p->train, "the classifier's training scenes (task scenes with features: true, one object each)"));
   PetscCall(bo_results_create(job, job->output, &res));
   PetscCall(bo_job_phase_begin(job, BO_PHASE_READ));
-  PetscCall(bo_scene_shard_read(job, p->train, p->train_scenes, 0, &tr));
-  PetscCall(bo_scene_shard_read(job, job->input, p->scenes, tr.F, &te));
   PetscCall(scene_size(job, p->train, &H, &W));
   PetscCall(scene_size(job, job->input, &H2, &W2));
   PetscCheck(H == H2 && W == W2, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes; expected %lld x %lld like the training scenes", job->input, (long long)H2, (long long)W2, (long long)H, (long long)W);
-  PetscCheck(tr.F <= 1024, job->comm, BO_ERR_INPUT, "%s: %lld feature channels; expected at most 1024", p->train, (long long)tr.F);
-  PetscCall(classifier_channels(job, p->train, tr.F, keep, &d));
-  PetscCheck(d >= 1, job->comm, BO_ERR_INPUT, "%s: only position channels; expected image features", p->train);
+  const int64_t h = H / p->pool, w = W / p->pool;
+  if (p->cls_filters > 0) { /* the classifier's own features, rebuilt from the images (read + compute) */
+    bo_feat2d_opts fo;
+    PetscCall(rebuild_opts(job, p, H, W, &fo, &d));
+    PetscCheck(d <= 1024, job->comm, BO_ERR_INPUT, "option -fcam_classifier_filters: %lld channels; expected at most 1024", (long long)d);
+    for (int64_t j = 0; j < d; j++) keep[j] = j;
+    PetscCall(rebuild_shard(job, p, p->train, p->train_scenes, H, W, &fo, d, &tr, &ptr, &gtr));
+    PetscCall(rebuild_shard(job, p, job->input, p->scenes, H, W, &fo, d, &te, &pooled, &gte));
+  } else {
+    PetscCall(bo_scene_shard_read(job, p->train, p->train_scenes, 0, &tr));
+    PetscCall(bo_scene_shard_read(job, job->input, p->scenes, tr.F, &te));
+    PetscCheck(tr.F <= 1024, job->comm, BO_ERR_INPUT, "%s: %lld feature channels; expected at most 1024", p->train, (long long)tr.F);
+    PetscCall(classifier_channels(job, p->train, tr.F, keep, &d));
+    PetscCheck(d >= 1, job->comm, BO_ERR_INPUT, "%s: only position channels; expected image features", p->train);
+    PetscCall(PetscMalloc2(PetscMax(1, (tr.hi - tr.lo) * h * w * d), &ptr, PetscMax(1, (tr.hi - tr.lo) * d), &gtr));
+    PetscCall(PetscMalloc2(PetscMax(1, (te.hi - te.lo) * h * w * d), &pooled, PetscMax(1, (te.hi - te.lo) * d), &gte));
+    PetscCall(pool_shard(job, p, &tr, H, W, d, keep, ptr, gtr));
+    PetscCall(pool_shard(job, p, &te, H, W, d, keep, pooled, gte));
+  }
   ntl = tr.hi - tr.lo; nl = te.hi - te.lo;
   PetscCall(PetscMalloc3(PetscMax(1, ntl), &ytr, PetscMax(1, nl), &yte, PetscMax(1, nl), &pred));
   PetscCall(read_classes(job, p->train, &tr, ytr));
@@ -316,11 +411,6 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
   PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
-  const int64_t h = H / p->pool, w = W / p->pool;
-  PetscCall(PetscMalloc3(PetscMax(1, ntl * d), &gtr, PetscMax(1, nl * d), &gte, PetscMax(1, nl * h * w * d), &pooled));
-  PetscCall(PetscMalloc1(PetscMax(1, ntl * h * w * d), &ptr));
-  PetscCall(pool_shard(job, p, &tr, H, W, d, keep, ptr, gtr));
-  PetscCall(pool_shard(job, p, &te, H, W, d, keep, pooled, gte));
   { /* classes, standardisation of the pooled features (exact sums over the training scenes) */
     int64_t cmax = 0;
     for (int64_t s = 0; s < ntl; s++) cmax = PetscMax(cmax, ytr[s]);
@@ -359,7 +449,6 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
     for (int64_t s = 0; s < nl; s++)
       for (int64_t j = 0; j < d; j++) gte[s * d + j] = (gte[s * d + j] - mean[j]) / sdev[j];
   }
-  PetscCall(PetscFree(ptr));
   /* the classifier: softmax CE, full batch, Adam, every image its own block */
   PetscCall(bo_head_create_linear(d, C, &head));
   bo_optim_defaults_adam(&oo);
@@ -424,6 +513,8 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
     PetscCall(bo_h5_attr_write_double(res.file, "/", "accuracy", (double)correct[1] / (double)te.count));
     PetscCall(bo_h5_attr_write_int64(res.file, "/", "classes", C));
     PetscCall(bo_h5_attr_write_int64(res.file, "/", "pool", p->pool));
+    PetscCall(bo_h5_attr_write_int64(res.file, "/", "classifier_filters", p->cls_filters));
+    PetscCall(bo_h5_attr_write_string(res.file, "/", "classifier_sigma", p->cls_filters > 0 ? p->cls_sigma : "(the scenes' /features)"));
     PetscCall(bo_h5_attr_write_int64(res.file, "/", "cam_height", h));
     PetscCall(bo_h5_attr_write_int64(res.file, "/", "cam_width", w));
     PetscCall(bo_h5_attr_write_int64(res.file, "/", "height", H));
@@ -441,7 +532,8 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
   PetscCall(bo_optim_destroy(&opt));
   PetscCall(bo_head_destroy(&head));
   PetscCall(PetscFree2(mean, sdev));
-  PetscCall(PetscFree3(gtr, gte, pooled));
+  PetscCall(PetscFree2(ptr, gtr));
+  PetscCall(PetscFree2(pooled, gte));
   PetscCall(PetscFree3(ytr, yte, pred));
   PetscCall(bo_scene_shard_destroy(&tr));
   PetscCall(bo_scene_shard_destroy(&te));

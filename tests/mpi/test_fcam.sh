@@ -32,6 +32,20 @@ g = Z.mean(axis=1) @ W + f['classifier/weights'][:][d * C:]
 assert np.array_equal(g.argmax(axis=1), f['pred'][:]) and abs(f.attrs['accuracy'] - (g.argmax(axis=1) == lab).mean()) < 1e-12
 assert f['train_loss'][-1] < f['train_loss'][0]"
 
+# the classifier's own random-filter bank, rebuilt from /images (training scenes without /features)
+run_np 2 -task scenes -input "$D/fm.h5" -seed 7 -scenes_textures "$TEX/brick.png,$TEX/grass.png" -scenes_size 48 -scenes_scale 1,1.5 -scenes_min_objects 1 -scenes_max_objects 1 -scenes_count 40 -scenes_object_rows 0-4999 -output "$D/trainimg.h5" || fail "fcam: training scenes without features" "$(cat "$D/err.txt")"
+RB=("${CAM[@]}" -fcam_train "$D/trainimg.h5" -fcam_classifier_filters 3 -fcam_classifier_sigma 1,2)
+for p in $RANKS; do run_np "$p" "${RB[@]}" -output "$D/rb$p.h5" || fail "fcam cam, rebuilt features, at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "fcam cam, rebuilt features: identical classifier and CAMs at 1 and $p ranks" same_results "$D/rb1.h5" "$D/rb$p.h5"; done
+check "fcam cam, rebuilt features: 4 families + 3 filters at 2 scales (14 channels); the mean CAM cell + bias gives the predicted class" /usr/bin/python3 -c "
+import h5py, numpy as np
+f = h5py.File('$D/rb1.h5', 'r'); C = int(f.attrs['classes']); d = len(f['classifier/channels'][:])
+assert d == 14 and f.attrs['classifier_filters'] == 3 and f['cams'].shape == (7, 36)
+W = f['classifier/weights'][:]; b = W[d * C:]; lab = f['labels'][:]
+for i in range(7):   # CAM of the predicted class averaged over the cells + its bias is that class's logit, the largest
+    assert f['pred'][i] == lab[i] or np.mean(f['cams_pred'][i]) + b[f['pred'][i]] >= np.mean(f['cams'][i]) + b[lab[i]] - 1e-9
+assert f['train_loss'][-1] < f['train_loss'][0] and not np.allclose(f['cams'][:], h5py.File('$D/cam1.h5', 'r')['cams'][:])"
+
 UP=(-task fcam -input "$D/test.h5" -seed 7 -fcam_cams "$D/cam1.h5" -fcam_methods bilinear,crf,fcam,fcam-nocrf,fcam-noasc -fcam_steps 6 -fcam_hidden 4 -fcam_examples 3)
 for p in $RANKS; do run_np "$p" "${UP[@]}" -output "$D/up$p.h5" || fail "fcam upscale at $p ranks" "$(cat "$D/err.txt")"; done
 for p in 2 3; do
@@ -75,3 +89,5 @@ expect_error "fcam: a CRF stride not dividing the scene" 1 'option -fcam_crf_str
 expect_error "fcam: CAMs that are not a CAM file" 1 'test\.h5: no cam_height' "$O" 2 "${UP[@]}" -fcam_cams "$D/test.h5" -output "$O/x.h5"
 expect_error "fcam: more scenes than CAMs"     1 'cam1\.h5: CAMs of 7 scenes; expected one for each of the 40 scenes' "$O" 3 "${UP[@]}" -input "$D/train.h5" -output "$O/x.h5"
 expect_error "fcam: even seed windows"         1 'option -fcam_sl_max/sl_min/ksz/erode/min_p' "$O" 1 "${UP[@]}" -fcam_ksz 4 -output "$O/x.h5"
+expect_error "fcam: a classifier scale too large for the scene" 1 "option -fcam_classifier_sigma: '1,20'" "$O" 2 "${RB[@]}" -fcam_classifier_sigma 1,20 -output "$O/x.h5"
+expect_error "fcam: too many classifier filters" 1 'option -fcam_classifier_filters: 300; expected 0..256' "$O" 1 "${RB[@]}" -fcam_classifier_filters 300 -output "$O/x.h5"
