@@ -324,18 +324,19 @@ static PetscErrorCode run_tasks(bo_job *job, const fsseg_params *p, const scene_
   PetscCall(bo_error_try_begin());
   ierr = bo_h5_open_read(PETSC_COMM_SELF, job->input, &f);
   PetscCall(bo_error_try_end(job->comm, ierr));
-  for (int64_t round = 0; round < rounds && !*interrupted; round++) {
-    const int64_t t = round;
-    const PetscBool todo = t < nl && !pr->done[t];
+  for (int64_t t = 0; t < rounds && !*interrupted; t++) {
+    /* Every rank takes part in every round (the error check and the signal agreement are
+     * collective); only ranks with an unfinished local task t run it. */
+    const PetscBool runs_here = t < nl && !pr->done[t];
     PetscCall(bo_error_try_begin()); /* on every rank: another rank's task may fail */
-    ierr = todo ? run_task(job, p, ix, count, pool, f, t, &w, o) : 0;
+    ierr = runs_here ? run_task(job, p, ix, count, pool, f, t, &w, o) : 0;
     if (ierr) H5Fclose(f);
     PetscCall(bo_error_try_end(job->comm, ierr));
-    if (todo) {
+    if (runs_here) {
       pack_row(p, o, t, pr->accuracy + t * W);
       pr->done[t] = 1;
     }
-    PetscCall(task_boundary(job, hash, pr, round, rounds, interrupted));
+    PetscCall(task_boundary(job, hash, pr, t, rounds, interrupted));
   }
   H5Fclose(f);
   PetscCall(PetscFree5(w.x, w.y, w.pred, w.mbuf, w.fbuf));
