@@ -75,6 +75,26 @@ static void partial_shuffle(bo_rng *r, int64_t n, int64_t m, int64_t *v)
   }
 }
 
+/* The first m entries of partial_shuffle(r, n, m, identity) (the same draws, the same result) without
+ * the n-entry identity: positions that hold something else are kept as (key, value) pairs (at most
+ * m, searched linearly: O(m^2), against O(n) to fill the identity; a class of 7,000 rows and a
+ * 20-row draw was 3 % of a TIM-ADM task).  key/val: m entries of scratch each. */
+static void sparse_partial_shuffle(bo_rng *r, int64_t n, int64_t m, int64_t *out, int64_t *key, int64_t *val)
+{
+  int64_t moved = 0;
+  for (int64_t j = 0; j < m; j++) {
+    const int64_t k = j + (int64_t)bo_rng_below(r, (uint64_t)(n - j));
+    int64_t       at_j = j, at_k = k, slot_k = -1;
+    for (int64_t e = 0; e < moved; e++) {
+      if (key[e] == j) at_j = val[e];
+      if (key[e] == k) at_k = val[e], slot_k = e;
+    }
+    out[j] = at_k; /* position j is final: later draws only touch positions > j */
+    if (slot_k < 0) slot_k = moved++, key[slot_k] = k;
+    val[slot_k] = at_j;
+  }
+}
+
 PetscErrorCode bo_fewshot_sample(uint64_t seed, int64_t task_id, const bo_fewshot_pool *pool, int ways, int shots, int queries, double dirichlet, bo_fewshot_task *task)
 {
   bo_rng   r;
@@ -112,12 +132,15 @@ PetscErrorCode bo_fewshot_sample(uint64_t seed, int64_t task_id, const bo_fewsho
     }
     maxcount = PetscMax(maxcount, pool->count[c]);
   }
-  PetscCall(PetscMalloc1(maxcount, &pos));
+  PetscCall(PetscMalloc1(maxcount + 2 * (int64_t)ways * (shots + queries), &pos)); /* + the sparse scratch */
   for (int j = 0; j < ways; j++) {
-    int64_t c = perm[j], n = pool->count[c];
+    int64_t c = perm[j], n = pool->count[c], m = shots + task->queries_per_class[j];
     int     qj = task->queries_per_class[j];
-    for (int64_t i = 0; i < n; i++) pos[i] = i;
-    partial_shuffle(&r, n, shots + qj, pos);
+    if (m * m <= 4 * n) sparse_partial_shuffle(&r, n, m, pos, pos + m, pos + 2 * m);
+    else {
+      for (int64_t i = 0; i < n; i++) pos[i] = i;
+      partial_shuffle(&r, n, m, pos);
+    }
     task->class_ids[j] = pool->class_ids ? pool->class_ids[c] : (int32_t)c;
     for (int s = 0; s < shots; s++) {
       task->support_rows[j * shots + s]   = pool->rows[c][pos[s]];

@@ -391,8 +391,22 @@ static PetscErrorCode adm_run(const task *t, const bo_tim_opts *o, double *w, in
 /* The per-row loops of the float path run along the rows of one class (class-major arrays, entry
  * (i, c) at c n + i): each is an elementwise loop the compiler vectorises (8 lanes in the AVX2
  * clone, 4 in the default one) with no reassociation (-std=c17 contracts nothing), so the clones
- * give the same bits; sums over rows stay sequential. */
+ * give the same bits; sums over rows use sum_rows (a fixed lane order). */
 #define ROWLOOP __attribute__((target_clones("avx2", "default")))
+
+/* A sum over rows in a fixed order that vectorises: 8 running lanes (row i into lane i % 8, the
+ * n % 8 tail into lane 0), then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).  Both clones
+ * give the same bits (lane-wise adds); a plain sequential sum is one dependent add per row, which
+ * made these sums a fifth of TIM-ADM's time. */
+static inline __attribute__((always_inline)) float sum_rows(const float *x, int64_t n)
+{
+  float   l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i    = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int t = 0; t < 8; t++) l[t] += x[i + t];
+  for (; i < n; i++) l[0] += x[i];
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
 
 /* x (k x n, ld n) = Z W^T on entry: leaves x = the shifted logits tau (x - wn/2) - max_c, p =
  * exp(x) / s, s (n) = the rows' sums of exp(x). */
@@ -417,72 +431,85 @@ ROWLOOP static void softmax_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64
     for (int64_t i = 0; i < n; i++) p[c * n + i] *= hi[i];
 }
 
-/* The q-update (tim.h) on the queries: q (k x nq, ld nq) from the shifted logits xq and probabilities
- * pq (ld n) and the rows' log-sum-exps lse (nq). */
-ROWLOOP static void q_update_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64_t nq, int64_t k, float alpha, double beta, const float *xq, const float *pq, const float *lse, float *q, float *rs)
+/* hw_c = |w_c|^2 / 2 in 8 lanes (feature j into lane j % 8, the d % 8 tail into lane 0), summed as
+ * sum_rows; multiplies and adds, not fmaf: the default clone has no FMA and would call libm. */
+ROWLOOP static void half_sqnorms_f32(int64_t k, int64_t d, const float *w, float *hw)
 {
   for (int64_t c = 0; c < k; c++) {
-    float *qc = q + c * nq;
-    if (alpha == 0) memcpy(qc, pq + c * n, sizeof *qc * (size_t)nq);
-    else {
-      const float e = 1 + alpha, *xc = xq + c * n;
-      for (int64_t i = 0; i < nq; i++) qc[i] = e * (xc[i] - lse[i]);
-      kern->exp(nq, qc, qc);
-    }
-    float cs = 0;
-    for (int64_t i = 0; i < nq; i++) cs += qc[i];
-    const float f = cs > 0 ? (float)(1 / pow((double)cs, beta)) : 1.0f; /* a zero column is all 0: its limit */
-    for (int64_t i = 0; i < nq; i++) qc[i] *= f;
+    const float *wc   = w + c * d;
+    float        l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t      j    = 0;
+    for (; j + 8 <= d; j += 8)
+      for (int t = 0; t < 8; t++) l[t] += wc[j + t] * wc[j + t];
+    for (; j < d; j++) l[0] += wc[j] * wc[j];
+    hw[c] = 0.5f * (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
   }
-  memcpy(rs, q, sizeof *rs * (size_t)nq);
+}
+
+/* The q-update (tim.h) on the queries: q (k x nq, ld nq) from the shifted logits xq and probabilities
+ * pq (ld n) and the rows' log-sum-exps lse (nq). */
+ROWLOOP static void q_update_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64_t nq, int64_t k, float alpha, float beta, const float *xq, const float *pq, const float *lse, float *q, float *rs, float *colf)
+{
+  const float e = 1 + alpha;
+  for (int64_t c = 0; c < k; c++) {
+    float       *qc = q + c * nq;
+    const float *xc = xq + c * n;
+    if (alpha == 0) memcpy(qc, pq + c * n, sizeof *qc * (size_t)nq);
+    else
+      for (int64_t i = 0; i < nq; i++) qc[i] = e * (xc[i] - lse[i]);
+  }
+  if (alpha != 0) kern->exp(nq * k, q, q); /* p^(1 + alpha), all classes in one call */
+  for (int64_t c = 0; c < k; c++) { /* the column factors (sum_i q_ic)^-beta; a zero column is all 0: factor 1, its limit */
+    const float cs = sum_rows(q + c * nq, nq);
+    colf[c]        = cs > 0 ? expf(-beta * logf(cs)) : 1.0f;
+  }
+  for (int64_t i = 0; i < nq; i++) rs[i] = colf[0] * q[i];
   for (int64_t c = 1; c < k; c++)
-    for (int64_t i = 0; i < nq; i++) rs[i] += q[c * nq + i];
-  for (int64_t c = 0; c < k; c++) /* a row that cannot be normalised gets p's row (as in double) */
-    for (int64_t i = 0; i < nq; i++) {
-      const int ok = rs[i] > 0 && rs[i] <= FLT_MAX;
-      q[c * nq + i] = ok ? q[c * nq + i] / rs[i] : pq[c * n + i];
-    }
+    for (int64_t i = 0; i < nq; i++) rs[i] += colf[c] * q[c * nq + i];
+  int unnormalisable = 0;
+  for (int64_t i = 0; i < nq; i++) {
+    const int ok = (rs[i] > 0) & (rs[i] <= FLT_MAX);
+    rs[i]        = ok ? 1 / rs[i] : 0;
+    unnormalisable |= !ok;
+  }
+  for (int64_t c = 0; c < k; c++) {
+    const float f = colf[c];
+    float      *qc = q + c * nq;
+    for (int64_t i = 0; i < nq; i++) qc[i] = (f * qc[i]) * rs[i];
+  }
+  for (int64_t i = 0; unnormalisable && i < nq; i++) /* a row that cannot be normalised (rs = 0) gets p's */
+    if (rs[i] == 0) /* row (as in double); apart, so that the loop above stays a plain vector loop */
+      for (int64_t c = 0; c < k; c++) q[c * nq + i] = pq[c * n + i];
 }
 
 /* The ADM coefficients g (k x n, ld n): c_S (Y - P_S) on the support rows, c_Q (Q - P_Q) on the
- * queries; and the column sums of P_S, P_Q and Q (sequential). */
+ * queries; and the column sums of P_S, P_Q and Q (sum_rows). */
 ROWLOOP static void adm_coefficients_f32(int64_t ns, int64_t nq, int64_t k, const int32_t *ys, float cs, float cq, const float *p, const float *q, float *g, float *sums)
 {
   const int64_t n = ns + nq;
   for (int64_t c = 0; c < k; c++) {
     const float *pc = p + c * n, *qc = q + c * nq;
-    float       *gc = g + c * n, sp = 0, sq = 0, sqq = 0;
+    float       *gc = g + c * n;
     for (int64_t i = 0; i < ns; i++) gc[i] = cs * ((ys[i] == c ? 1.0f : 0.0f) - pc[i]);
     for (int64_t i = 0; i < nq; i++) gc[ns + i] = cq * (qc[i] - pc[ns + i]);
-    for (int64_t i = 0; i < ns; i++) sp += pc[i];
-    for (int64_t i = 0; i < nq; i++) sq += pc[ns + i];
-    for (int64_t i = 0; i < nq; i++) sqq += qc[i];
-    sums[3 * c] = sp, sums[3 * c + 1] = sq, sums[3 * c + 2] = sqq;
+    sums[3 * c] = sum_rows(pc, ns), sums[3 * c + 1] = sum_rows(pc + ns, nq), sums[3 * c + 2] = sum_rows(qc, nq);
   }
 }
 
 typedef struct {
   const bo_tim_kernels_f32 *kern;
-  float  *z, *w, *x, *p, *q, *g, *grad, *s, *hi, *hw, *sums, *count;
-  double *lse;
+  float  *z, *zt, *w, *x, *p, *q, *g, *grad, *s, *hi, *hw, *sums, *count, *colf; /* zt: z transposed, d x n */
   void   *block;
 } work_f32;
 
 /* P (k x n) at W, with the query rows' log-sum-exps into lse (as floats in ws->hi) when lse. */
-static void probabilities_f32(const task *t, float tau, work_f32 *ws, const bo_tim_kernels *k64, PetscBool lse)
+static void probabilities_f32(const task *t, float tau, work_f32 *ws, PetscBool lse)
 {
   const int64_t n = t->ns + t->nq, k = t->k, d = t->d;
-  for (int64_t c = 0; c < k; c++) {
-    ws->kern->cross(1, d, ws->w + c * d, 1, ws->w + c * d, 1, ws->hw + c);
-    ws->hw[c] *= 0.5f;
-  }
-  ws->kern->cross(n, d, ws->z, k, ws->w, n, ws->x);
+  half_sqnorms_f32(k, d, ws->w, ws->hw);
+  ws->kern->crosst(n, d, ws->zt, n, k, ws->w, n, ws->x);
   softmax_f32(ws->kern, n, k, tau, ws->hw, ws->x, ws->p, ws->s, ws->hi);
-  if (lse) { /* nq logs per iteration: the double kernel, then back to float */
-    for (int64_t i = 0; i < t->nq; i++) ws->lse[i] = (double)ws->s[t->ns + i];
-    k64->log(t->nq, ws->lse, ws->lse);
-    for (int64_t i = 0; i < t->nq; i++) ws->hi[i] = (float)ws->lse[i];
-  }
+  if (lse) ws->kern->log(t->nq, ws->s + t->ns, ws->hi); /* the query rows' log-sum-exps */
 }
 
 static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w, int32_t *pred, double *pq, double *losses)
@@ -490,18 +517,17 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
   const int64_t k = t->k, d = t->d, ns = t->ns, nq = t->nq, n = ns + nq;
   const float   cs = (float)(o->lambda_ce / (1 + o->alpha)), cq = (float)((double)ns / (double)nq), tau = (float)o->tau, damp = (float)o->damping;
   const double  beta = o->w_marginal / (o->w_marginal + 1);
-  const bo_tim_kernels *k64 = bo_tim_kernels_best();
   work_f32      ws;
   work          wd = {0};
   double       *wdbl = NULL;
 
   PetscFunctionBeginUser;
   {
-    const size_t nf = (size_t)((n + 2 * k) * d + 3 * k * n + k * nq + 2 * n + 5 * k), nd = (size_t)nq;
-    PetscCall(PetscMalloc(nf * sizeof(float) + nd * sizeof(double), &ws.block));
-    ws.lse  = (double *)ws.block; /* first: aligned for doubles */
-    float *b = (float *)(ws.lse + nd);
+    const size_t nf = (size_t)((2 * n + 2 * k) * d + 3 * k * n + k * nq + 2 * n + 6 * k);
+    PetscCall(PetscMalloc(nf * sizeof(float), &ws.block));
+    float *b = (float *)ws.block;
     ws.z = b, b += n * d;
+    ws.zt = b, b += n * d;
     ws.w = b, b += k * d;
     ws.grad = b, b += k * d;
     ws.x = b, b += k * n;
@@ -512,11 +538,14 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
     ws.hi = b, b += n;
     ws.hw = b, b += k;
     ws.count = b, b += k;
+    ws.colf = b, b += k;
     ws.sums = b;
   }
   ws.kern = bo_tim_kernels_f32_best();
   for (int64_t i = 0; i < ns * d; i++) ws.z[i] = (float)t->zs[i];
   for (int64_t i = 0; i < nq * d; i++) ws.z[ns * d + i] = (float)t->zq[i];
+  for (int64_t i = 0; i < n; i++) /* the logits read features down the rows (crosst), G^T Z along them */
+    for (int64_t j = 0; j < d; j++) ws.zt[j * n + i] = ws.z[i * d + j];
   for (int64_t i = 0; i < k * d; i++) ws.w[i] = (float)w[i];
   for (int64_t c = 0; c < k; c++) ws.count[c] = 0;
   for (int64_t i = 0; i < ns; i++) ws.count[t->ys[i]] += 1;
@@ -531,8 +560,8 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
       losses[it] = loss_and_logit_grad(t, o, &wd, PETSC_FALSE);
     }
     if (it == o->iterations) break;
-    probabilities_f32(t, tau, &ws, k64, PETSC_TRUE);
-    q_update_f32(ws.kern, n, nq, k, (float)o->alpha, beta, ws.x + ns, ws.p + ns, ws.hi, ws.q, ws.s);
+    probabilities_f32(t, tau, &ws, PETSC_TRUE);
+    q_update_f32(ws.kern, n, nq, k, (float)o->alpha, (float)beta, ws.x + ns, ws.p + ns, ws.hi, ws.q, ws.s, ws.colf);
     adm_coefficients_f32(ns, nq, k, t->ys, cs, cq, ws.p, ws.q, ws.g, ws.sums);
     ws.kern->gather(n, d, ws.z, k, ws.g, n, ws.grad);
     for (int64_t c = 0; c < k; c++) {
@@ -543,7 +572,7 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
       for (int64_t j = 0; j < d; j++) wc[j] += damp * ((gc[j] + coef * wc[j]) * inv - wc[j]);
     }
   }
-  probabilities_f32(t, tau, &ws, k64, PETSC_FALSE);
+  probabilities_f32(t, tau, &ws, PETSC_FALSE);
   for (int64_t i = 0; i < nq; i++) { /* argmax, ties: the lowest k */
     int64_t best = 0;
     for (int64_t c = 1; c < k; c++)

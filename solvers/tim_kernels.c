@@ -416,6 +416,42 @@ static inline __attribute__((always_inline)) float expf1_body(float x)
 
 float bo_tim_expf1(float x) { return expf1_body(x); }
 
+/* 2/(2k+1), k = 4 down to 1: logf's series (as log_coef, truncated for float: the next term is below
+ * 0.1 float ulp for |s| <= 3 - 2 sqrt 2). */
+static const float logf_coef[4] = {2.0f / 9, 2.0f / 7, 2.0f / 5, 2.0f / 3};
+
+static inline __attribute__((always_inline)) float bits_to_float(uint32_t b)
+{
+  float r;
+  memcpy(&r, &b, sizeof r);
+  return r;
+}
+
+static inline __attribute__((always_inline)) float logf1_body(float y)
+{
+  const int   sub = y < 0x1p-126f; /* subnormals scaled into the normal range first (exactly) */
+  const float ys  = sub ? y * 0x1p24f : y;
+  uint32_t    b;
+  memcpy(&b, &ys, sizeof b);
+  float e = bits_to_float(0x4b000000u | ((b >> 23) & 0xffu)) - 0x1p23f - 127.0f - (sub ? 24.0f : 0.0f);
+  float m = bits_to_float((b & 0x007fffffu) | 0x3f800000u);
+  const int big = m > 1.41421356f; /* m in [sqrt(1/2), sqrt(2)) */
+  m             = big ? m * 0.5f : m;
+  e             = big ? e + 1.0f : e;
+  const float f = m - 1.0f, s = f / (2.0f + f), z = s * s;
+  float       t = logf_coef[0];
+  for (int c = 1; c < 4; c++) t = fmaf(t, z, logf_coef[c]);
+  t              = t * z;
+  const float lo = fmaf(-s, f - t, e * LN2F_LO);
+  float       res = e * LN2F_HI + (f + lo);
+  res             = y == 0 ? -INFINITY : res;
+  res             = y == INFINITY ? INFINITY : res;
+  res             = !(y >= 0) ? NAN : res;
+  return res;
+}
+
+float bo_tim_logf1(float y) { return logf1_body(y); }
+
 static void crossf_portable(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x)
 {
   for (int64_t i = 0; i < n; i++)
@@ -433,9 +469,24 @@ static void gatherf_portable(int64_t n, int64_t d, const float *z, int64_t k, co
     }
 }
 
+static void crosstf_portable(int64_t n, int64_t d, const float *zt, int64_t ldz, int64_t k, const float *w, int64_t ldx, float *x)
+{
+  for (int64_t c = 0; c < k; c++)
+    for (int64_t i = 0; i < n; i++) {
+      float s = 0;
+      for (int64_t j = 0; j < d; j++) s = fmaf(zt[j * ldz + i], w[c * d + j], s);
+      x[c * ldx + i] = s;
+    }
+}
+
 static void expf_portable(int64_t n, const float *x, float *y)
 {
   for (int64_t i = 0; i < n; i++) y[i] = expf1_body(x[i]);
+}
+
+static void logf_portable(int64_t n, const float *x, float *y)
+{
+  for (int64_t i = 0; i < n; i++) y[i] = logf1_body(x[i]);
 }
 
 /* The 8-lane reduction of dotf for rows r and r + 1 at once: hadd(a, b) = (a01, a23, b01, b23 |
@@ -506,6 +557,72 @@ AVX2 static void crossf_avx2(int64_t n, int64_t d, const float *z, int64_t k, co
       case 1 * 8 + 2: crossf_block(1, 2, d, zi, wc, ldx, xi); break;
       default: crossf_block(1, 1, d, zi, wc, ldx, xi); break;
       }
+    }
+  }
+}
+
+/* crosst on V vectors of 8 rows (V = 1 or 2; with a mask, V = 1 and the rows the mask selects) x P
+ * classes: the features run down the rows of zt, so each lane is one row's sequential fma chain
+ * and no horizontal reduction is needed (crossf's hadds cost as much as its fmas at d = 64). */
+AVX2 INLINE void crosstf_block(const int V, const int P, int masked, __m256i mask, int64_t d, const float *zt, int64_t ldz, const float *w, int64_t ldx, float *x)
+{
+  __m256 acc[2][CLASSES];
+#pragma GCC unroll 2
+  for (int v = 0; v < V; v++)
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) acc[v][p] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t j = 0; j < d; j++) {
+    __m256 zv[2];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; v++) zv[v] = masked ? _mm256_maskload_ps(zt + j * ldz, mask) : _mm256_loadu_ps(zt + j * ldz + 8 * v);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const __m256 wv = _mm256_broadcast_ss(w + p * d + j);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; v++) acc[v][p] = _mm256_fmadd_ps(zv[v], wv, acc[v][p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; p++)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; v++) {
+      if (masked) _mm256_maskstore_ps(x + p * ldx, mask, acc[v][p]);
+      else _mm256_storeu_ps(x + p * ldx + 8 * v, acc[v][p]);
+    }
+}
+
+#define CROSSTF_CASES(V, M) \
+  switch (P) { \
+  case 5: crosstf_block(V, 5, M, mask, d, zi, ldz, wc, ldx, xi); break; \
+  case 4: crosstf_block(V, 4, M, mask, d, zi, ldz, wc, ldx, xi); break; \
+  case 3: crosstf_block(V, 3, M, mask, d, zi, ldz, wc, ldx, xi); break; \
+  case 2: crosstf_block(V, 2, M, mask, d, zi, ldz, wc, ldx, xi); break; \
+  default: crosstf_block(V, 1, M, mask, d, zi, ldz, wc, ldx, xi); break; \
+  }
+
+AVX2 static void crosstf_avx2(int64_t n, int64_t d, const float *zt, int64_t ldz, int64_t k, const float *w, int64_t ldx, float *x)
+{
+  for (int64_t c = 0; c < k; c += CLASSES) {
+    const int    P  = k - c >= CLASSES ? CLASSES : (int)(k - c);
+    const float *wc = w + c * d;
+    int64_t      i  = 0;
+    __m256i      mask = _mm256_setzero_si256();
+    for (; i + 16 <= n; i += 16) {
+      const float *zi = zt + i;
+      float       *xi = x + c * ldx + i;
+      CROSSTF_CASES(2, 0)
+    }
+    for (; i + 8 <= n; i += 8) {
+      const float *zi = zt + i;
+      float       *xi = x + c * ldx + i;
+      CROSSTF_CASES(1, 0)
+    }
+    if (i < n) { /* the n % 8 rows: masked loads read nothing beyond row n - 1 */
+      const float *zi = zt + i;
+      float       *xi = x + c * ldx + i;
+      mask            = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      CROSSTF_CASES(1, 1)
     }
   }
 }
@@ -601,8 +718,45 @@ AVX2 static void expf_avx2(int64_t n, const float *x, float *y)
   for (; i < n; i++) y[i] = expf1_body(x[i]);
 }
 
-static const bo_tim_kernels_f32 portable_f32 = {"portable", crossf_portable, gatherf_portable, expf_portable};
-static const bo_tim_kernels_f32 avx2_f32     = {"avx2", crossf_avx2, gatherf_avx2, expf_avx2};
+/* bo_tim_logf1 on 8 lanes: the same operations in the same order (the selections as blends). */
+AVX2 INLINE __m256 log8(__m256 y)
+{
+  const __m256  sub = _mm256_cmp_ps(y, _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+  const __m256  ys  = _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(0x1p24f)), sub);
+  const __m256i b   = _mm256_castps_si256(ys);
+  const __m256i eb  = _mm256_or_si256(_mm256_set1_epi32(0x4b000000), _mm256_and_si256(_mm256_srli_epi32(b, 23), _mm256_set1_epi32(0xff)));
+  __m256        e   = _mm256_sub_ps(_mm256_sub_ps(_mm256_sub_ps(_mm256_castsi256_ps(eb), _mm256_set1_ps(0x1p23f)), _mm256_set1_ps(127.0f)), _mm256_blendv_ps(_mm256_setzero_ps(), _mm256_set1_ps(24.0f), sub));
+  __m256        m   = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
+  const __m256  big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+  m                 = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+  e                 = _mm256_blendv_ps(e, _mm256_add_ps(e, _mm256_set1_ps(1.0f)), big);
+  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), s = _mm256_div_ps(f, _mm256_add_ps(_mm256_set1_ps(2.0f), f)), z = _mm256_mul_ps(s, s);
+  __m256       t = _mm256_set1_ps(logf_coef[0]);
+#pragma GCC unroll 4
+  for (int c = 1; c < 4; c++) t = _mm256_fmadd_ps(t, z, _mm256_set1_ps(logf_coef[c]));
+  t                = _mm256_mul_ps(t, z);
+  const __m256 lo  = _mm256_fmadd_ps(_mm256_xor_ps(s, _mm256_set1_ps(-0.0f)), _mm256_sub_ps(f, t), _mm256_mul_ps(e, _mm256_set1_ps(LN2F_LO)));
+  __m256       res = _mm256_add_ps(_mm256_mul_ps(e, _mm256_set1_ps(LN2F_HI)), _mm256_add_ps(f, lo));
+  res              = _mm256_blendv_ps(res, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  res              = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(y, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  res              = _mm256_blendv_ps(res, _mm256_set1_ps(NAN), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NGE_UQ));
+  return res;
+}
+
+AVX2 static void logf_avx2(int64_t n, const float *x, float *y)
+{
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 a = log8(_mm256_loadu_ps(x + i)), b = log8(_mm256_loadu_ps(x + i + 8));
+    _mm256_storeu_ps(y + i, a);
+    _mm256_storeu_ps(y + i + 8, b);
+  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, log8(_mm256_loadu_ps(x + i)));
+  for (; i < n; i++) y[i] = logf1_body(x[i]);
+}
+
+static const bo_tim_kernels_f32 portable_f32 = {"portable", crossf_portable, crosstf_portable, gatherf_portable, expf_portable, logf_portable};
+static const bo_tim_kernels_f32 avx2_f32     = {"avx2", crossf_avx2, crosstf_avx2, gatherf_avx2, expf_avx2, logf_avx2};
 
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void) { return &portable_f32; }
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void) { return bo_tim_kernels_avx2() ? &avx2_f32 : NULL; }

@@ -59,18 +59,27 @@ double bo_tim_log1(double y);
  *                  blocks), then the d % 8 tail into lane 0 in order, result
  *                  ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
  *   cross:         x[c ldx + i] = dotf(z_i, w_c),  i < n, c < k  (ldx >= n).
+ *   crosst:        the same products from the transposed rows zt (d x ldz, feature j of row i at
+ *                  zt[j ldz + i], ldz >= n), summed in feature order:
+ *                  x[c ldx + i] = fmaf(zt[(d-1) ldz + i], w[c d + d-1], ... fmaf(zt[i], w[c d], 0)).
+ *                  Not the same bits as cross; faster for small k (no horizontal sums).
  *   gather:        out[c d + j] = fmaf(g[c ldg + n-1], z[n-1][j], ... fmaf(g[c ldg], z[0][j], 0)).
  *   exp:           e^x for x = n ln2 + r (n = rint(x / ln2), Cody-Waite r with ln2 = 0.693359375
  *                  - 2.12194440e-4), the Taylor polynomial of degree 7 in r (Horner with fmaf),
  *                  times 2^n in two exact power-of-two steps; x clamped to [-104, 88.7] (so at most
  *                  the smallest subnormal below, finite above), NaN stays NaN; exp(0) = 1 exactly.
  *                  Within 2 float ulp of e^x on [-87, 88] (tested: 0.9).
+ *   log:           log's definition above in float: m in [sqrt(1/2), sqrt(2)) (subnormals scaled by
+ *                  2^24 first), the series to s^8 (4 terms, Horner with fmaf), ln2 split as exp's.
+ *                  Within 2 float ulp; log 0 = -inf, log inf = inf, negative or NaN y gives NaN.
  * On a CPU without FMA the portable kernels call libm's software fmaf(); the bits stay identical. */
 typedef struct {
   const char *name; /* "portable" or "avx2" */
   void (*cross)(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x);
+  void (*crosst)(int64_t n, int64_t d, const float *zt, int64_t ldz, int64_t k, const float *w, int64_t ldx, float *x);
   void (*gather)(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out);
   void (*exp)(int64_t n, const float *x, float *y);
+  void (*log)(int64_t n, const float *x, float *y);
 } bo_tim_kernels_f32;
 
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_best(void);
@@ -79,4 +88,5 @@ const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void);
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void);
 float bo_tim_dotf(const float *u, const float *v, int64_t d);
 float bo_tim_expf1(float x);
+float bo_tim_logf1(float y);
 #endif

@@ -484,6 +484,88 @@ static void single_precision_cross_and_gather_match_the_double_kernels_and_both_
   }
 }
 
+/* crosst: transposed rows, each (row, class) one fmaf chain in feature order (the definition), close
+ * to the double products, the same bits from both implementations, nothing written beyond row n
+ * (the masked tail) and nothing read beyond it (zt is exactly d x n here: ASan would see it). */
+static void single_precision_transposed_cross_is_its_definition_and_both_implementations_agree(void **state)
+{
+  (void)state;
+  const bo_tim_kernels_f32 *port = bo_tim_kernels_f32_portable(), *vec = bo_tim_kernels_f32_avx2();
+  const shape               ts[] = {{1, 1, 1}, {7, 3, 6}, {8, 64, 5}, {16, 5, 5}, {17, 9, 2}, {25, 64, 5}, {100, 64, 5}, {100, 640, 5}, {33, 13, 11}};
+  for (size_t si = 0; si < sizeof ts / sizeof ts[0]; si++) {
+    const int64_t n = ts[si].n, d = ts[si].d, k = ts[si].k, ldx = n + 5;
+    bo_rng        r;
+    bo_rng_init(&r, 63, si, 0);
+    float *zt = float_array(&r, d * n), *w = float_array(&r, k * d);
+    float *x0 = malloc(sizeof *x0 * (size_t)(k * ldx)), *x1 = malloc(sizeof *x1 * (size_t)(k * ldx));
+    for (int64_t i = 0; i < k * ldx; i++) x0[i] = x1[i] = -7.0f; /* the padding must stay */
+    port->crosst(n, d, zt, n, k, w, ldx, x0);
+    for (int64_t c = 0; c < k; c++)
+      for (int64_t i = 0; i < ldx; i++) {
+        if (i >= n) {
+          if (x0[c * ldx + i] != -7.0f) fail_msg("crosst wrote beyond row n = %lld (class %lld, row %lld)", (long long)n, (long long)c, (long long)i);
+          continue;
+        }
+        float  chain = 0;
+        double ref = 0, scale = 0;
+        for (int64_t j = 0; j < d; j++) {
+          chain = fmaf(zt[j * n + i], w[c * d + j], chain);
+          ref += (double)zt[j * n + i] * w[c * d + j];
+          scale += fabs((double)zt[j * n + i] * w[c * d + j]);
+        }
+        if (memcmp(&chain, x0 + c * ldx + i, sizeof chain)) fail_msg("crosst (n %lld, d %lld) at (%lld, %lld): %.9g, its definition %.9g", (long long)n, (long long)d, (long long)i, (long long)c, (double)x0[c * ldx + i], (double)chain);
+        expect_float_close(x0[c * ldx + i], ref, (double)d * scale, "crosst", c * ldx + i);
+      }
+    if (vec) {
+      vec->crosst(n, d, zt, n, k, w, ldx, x1);
+      expect_same_float_bits(x1, x0, k * ldx, "crosst", &ts[si]);
+    }
+    free(zt), free(w), free(x0), free(x1);
+  }
+}
+
+static void single_precision_log_is_within_two_float_ulp_and_both_implementations_agree(void **state)
+{
+  (void)state;
+  const bo_tim_kernels_f32 *port = bo_tim_kernels_f32_portable(), *vec = bo_tim_kernels_f32_avx2();
+  enum { N = 200003 };
+  float *x = malloc(sizeof *x * N), *y0 = malloc(sizeof *y0 * N), *y1 = malloc(sizeof *y1 * N);
+  double worst = 0, at = 0;
+  bo_rng r;
+  bo_rng_init(&r, 64, 0, 0);
+  for (int i = 0; i < N; i++) /* the log-sum-exp range [1, k], then everything from subnormal to huge */
+    x[i] = i % 2 ? (float)(1 + 10 * bo_rng_uniform(&r)) : (float)exp2(-149 + 276 * bo_rng_uniform(&r));
+  port->log(N, x, y0);
+  for (int i = 0; i < N; i++) {
+    const double want = log((double)x[i]);
+    const float  wf   = (float)want;
+    const double ulp  = fabs((double)nextafterf(wf, wf > 0 ? INFINITY : -INFINITY) - (double)wf);
+    const double e    = want == 0 ? (y0[i] == 0 ? 0 : INFINITY) : fabs((double)y0[i] - want) / ulp;
+    if (e > worst) worst = e, at = x[i];
+    if (y0[i] != bo_tim_logf1(x[i])) fail_msg("log kernel at %.9g is not bo_tim_logf1", (double)x[i]);
+  }
+  print_message("  single log: worst error %.2f float ulp (at y = %.9g) over %d arguments\n", worst, at, N);
+  if (!(worst <= 2)) fail_msg("single log(%.9g): %.2f float ulp from log; expected <= 2", at, worst);
+  if (vec) {
+    vec->log(N, x, y1);
+    expect_same_float_bits(y1, y0, N, "single log", &(shape){N, 1, 1});
+  }
+  const float sx[8] = {0.0f, -0.0f, INFINITY, -1.0f, NAN, 1.0f, 0x1p-149f, 2.0f};
+  float       sy[2][8];
+  port->log(8, sx, sy[0]);
+  if (vec) vec->log(8, sx, sy[1]);
+  for (int v = 0; v < (vec ? 2 : 1); v++) {
+    const float *y = sy[v];
+    if (!(y[0] == -INFINITY && y[1] == -INFINITY)) fail_msg("single log(+-0) = %g, %g; expected -inf", (double)y[0], (double)y[1]);
+    if (!(y[2] == INFINITY)) fail_msg("single log(inf) = %g; expected inf", (double)y[2]);
+    if (!(isnan(y[3]) && isnan(y[4]))) fail_msg("single log(-1), log(NaN) = %g, %g; expected NaN", (double)y[3], (double)y[4]);
+    if (!(y[5] == 0)) fail_msg("single log(1) = %g; expected exactly 0", (double)y[5]);
+    if (!(fabs((double)y[6] - log(0x1p-149)) <= 1e-5 && fabs((double)y[7] - log(2.0)) <= 1e-7)) fail_msg("single log(2^-149), log(2) = %.9g, %.9g", (double)y[6], (double)y[7]);
+  }
+  if (vec && memcmp(sy[0], sy[1], sizeof sy[0])) fail_msg("single log of special values: avx2 and portable differ");
+  free(x), free(y0), free(y1);
+}
+
 static void single_precision_exp_is_within_two_float_ulp_and_both_implementations_agree(void **state)
 {
   (void)state;
@@ -581,6 +663,8 @@ int main(int argc, char **argv)
     PROPERTY("TIM-ADM (150 iterations at d 64 and 13, 20 at 640) equals the spec's plain iteration with pow (relative 1e-12), same predictions", adm_equals_the_plain_spec_iteration_over_many_iterations),
     PROPERTY("single-precision Z W^T and G^T Z (leading dimension > n) are within 8 FLT_EPSILON x condition of the double kernels; AVX2 gives the portable bits", single_precision_cross_and_gather_match_the_double_kernels_and_both_implementations_agree),
     PROPERTY("single-precision exp is within 2 float ulp of exp on [-87, 88], exact at 0, clamped at the ends, NaN stays NaN, identical in both implementations", single_precision_exp_is_within_two_float_ulp_and_both_implementations_agree),
+    PROPERTY("single-precision transposed cross products (crosst) are each row's fmaf chain in feature order, close to double, nothing written past row n; AVX2 gives the portable bits", single_precision_transposed_cross_is_its_definition_and_both_implementations_agree),
+    PROPERTY("single-precision log is within 2 float ulp of log from 2^-149 to 2^127, exact at 1, -inf / inf / NaN at 0, inf and below 0, identical in both implementations", single_precision_log_is_within_two_float_ulp_and_both_implementations_agree),
     PROPERTY("single-precision TIM-ADM follows the double one (weights 1e-4 relative, <= 0.5 % predictions differ, same loss at W_0), deterministic", single_precision_adm_follows_the_double_iteration),
     PROPERTY("TIM-GD (100 Adam steps) equals the plain gradient and a written-out Adam (relative 1e-12), same predictions", gd_equals_the_plain_gradient_and_adam_over_many_iterations),
   };
