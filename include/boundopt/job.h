@@ -52,4 +52,11 @@ PetscErrorCode bo_job_phase_end(bo_job *job, bo_phase phase);
 PetscErrorCode bo_job_require(bo_job *job, const char *option, const char *value, const char *expected);
 /* Parses label ids like "5-9" or "0,2,4-6" (option names the option in messages); at most max. */
 PetscErrorCode bo_job_parse_ids(bo_job *job, const char *option, const char *text, int max, int32_t *ids, int *count);
+/* Parses a comma (or space) separated list of names, each one of names[0 .. nnames-1] and each at
+ * most once, at least one: index[i] is the position in names of the i-th word (at most max).
+ * "option -fewshot_method: 'foo'; expected simpleshot, ... or tim-adm". */
+PetscErrorCode bo_job_parse_names(bo_job *job, const char *option, const char *text, int nnames, const char *const *names, int max, int *index, int *count);
+/* Parses a comma (or space) separated list of finite numbers >= min (-INFINITY: any), at least one
+ * and at most max, into v.  Further checks (ranges, duplicates) are the caller's. */
+PetscErrorCode bo_job_parse_reals(bo_job *job, const char *option, const char *text, double min, int max, double *v, int *count);
 #endif

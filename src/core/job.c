@@ -3,6 +3,7 @@
 #include "boundopt/error.h"
 #include "boundopt/memory.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,5 +126,45 @@ PetscErrorCode bo_job_parse_ids(bo_job *job, const char *option, const char *tex
     for (long c = a; c <= b; c++) ids[(*count)++] = (int32_t)c;
   }
   PetscCheck(*count > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected label ids like 5-9 or 0,2,4-6", option);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_job_parse_names(bo_job *job, const char *option, const char *text, int nnames, const char *const *names, int max, int *index, int *count)
+{
+  char buf[1024], expected[512] = "", *save, *tok;
+
+  PetscFunctionBeginUser;
+  for (int m = 0; m < nnames; m++) /* "a, b or c" */
+    snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s", m == 0 ? "" : m == nnames - 1 ? " or " : ", ", names[m]);
+  *count = 0;
+  snprintf(buf, sizeof buf, "%s", text);
+  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    int m = 0;
+    while (m < nnames && strcmp(tok, names[m])) m++;
+    PetscCheck(m < nnames, job->comm, BO_ERR_INPUT, "option -%s: '%s'; expected %s", option, tok, expected);
+    for (int q = 0; q < *count; q++) PetscCheck(index[q] != m, job->comm, BO_ERR_INPUT, "option -%s: '%s' twice; expected each name once", option, tok);
+    PetscCheck(*count < max, job->comm, BO_ERR_INPUT, "option -%s: more than %d names; expected at most %d", option, max, max);
+    index[(*count)++] = m;
+  }
+  PetscCheck(*count > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected at least one of %s", option, expected);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_job_parse_reals(bo_job *job, const char *option, const char *text, double min, int max, double *v, int *count)
+{
+  char buf[1024], bound[64] = "", *save, *tok, *end;
+
+  PetscFunctionBeginUser;
+  if (min > -INFINITY) snprintf(bound, sizeof bound, " >= %g", min);
+  *count = 0;
+  snprintf(buf, sizeof buf, "%s", text);
+  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    PetscCheck(*count < max, job->comm, BO_ERR_INPUT, "option -%s: more than %d values; expected at most %d", option, max, max);
+    errno      = 0;
+    double x   = strtod(tok, &end);
+    PetscCheck(!errno && end != tok && !*end && isfinite(x) && x >= min, job->comm, BO_ERR_INPUT, "option -%s: '%s'; expected numbers%s, comma separated", option, tok, bound);
+    v[(*count)++] = x;
+  }
+  PetscCheck(*count > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected at least one number", option);
   PetscFunctionReturn(0);
 }

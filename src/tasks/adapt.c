@@ -77,19 +77,10 @@ static PetscErrorCode read_options(bo_job *job, adapt_params *p)
 
 static PetscErrorCode check_options(bo_job *job, adapt_params *p)
 {
-  char *save, *tok, buf[256], *end;
+  char *end;
 
   PetscFunctionBeginUser;
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m;
-    for (m = 0; m < A_COUNT; m++)
-      if (!strcmp(tok, method_names[m])) break;
-    PetscCheck(m < A_COUNT, job->comm, BO_ERR_INPUT, "option -adapt_method: '%s'; expected none, entropy, sfda, sfda-true or oracle", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -adapt_method: '%s' twice; expected each method once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -adapt_method: empty; expected at least one method");
+  PetscCall(bo_job_parse_names(job, "adapt_method", p->methods, A_COUNT, method_names, A_COUNT, p->method, &p->nmethods));
   PetscCall(bo_job_require(job, "adapt_source", p->source, "the train-seg results holding the source head"));
   PetscCheck(p->iterations >= 1, job->comm, BO_ERR_INPUT, "option -adapt_iterations: %d; expected at least 1", (int)p->iterations);
   PetscCheck(p->lr > 0 && p->weight_decay >= 0 && p->lambda >= 0, job->comm, BO_ERR_INPUT, "option -adapt_lr/weight_decay/lambda: %g/%g/%g; expected lr > 0, the others >= 0", (double)p->lr, (double)p->weight_decay, (double)p->lambda);

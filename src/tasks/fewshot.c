@@ -114,17 +114,12 @@ static PetscErrorCode read_options(bo_job *job, fewshot_params *p)
 
 static PetscErrorCode parse_lambdas(bo_job *job, fewshot_params *p)
 {
-  char *save, *tok, *end, buf[512];
-
   PetscFunctionBeginUser;
-  snprintf(buf, sizeof buf, "%s", p->lambdas);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    PetscCheck(p->nlambda < MAX_LAMBDAS, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: more than %d values; expected at most %d", MAX_LAMBDAS, MAX_LAMBDAS);
-    double v = strtod(tok, &end);
-    PetscCheck(end != tok && !*end && isfinite(v) && v >= 0, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: '%s'; expected numbers >= 0, comma separated", tok);
-    for (int j = 0; j < p->nlambda; j++) PetscCheck(p->lambda[j] != v, job->comm, BO_ERR_INPUT, "option -fewshot_lambda: %s twice; expected each value once", tok);
-    p->lambda[p->nlambda++] = v;
-  }
+  p->nlambda = 0;
+  if (!p->lambdas[0]) PetscFunctionReturn(0); /* empty: each method's default */
+  PetscCall(bo_job_parse_reals(job, "fewshot_lambda", p->lambdas, 0, MAX_LAMBDAS, p->lambda, &p->nlambda));
+  for (int i = 0; i < p->nlambda; i++)
+    for (int j = 0; j < i; j++) PetscCheck(p->lambda[j] != p->lambda[i], job->comm, BO_ERR_INPUT, "option -fewshot_lambda: %g twice; expected each value once", p->lambda[i]);
   PetscFunctionReturn(0);
 }
 
@@ -151,19 +146,8 @@ static void plan_runs(fewshot_params *p)
 
 static PetscErrorCode parse_lists(bo_job *job, fewshot_params *p)
 {
-  char *save, *tok, buf[256];
-
   PetscFunctionBeginUser;
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m;
-    for (m = 0; m < M_COUNT; m++)
-      if (!strcmp(tok, method_names[m])) break;
-    PetscCheck(m < M_COUNT, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s'; expected simpleshot, laplacianshot, kmeans, kmodes, slk-means, slk-ms, tim-gd or tim-adm", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -fewshot_method: '%s' twice; expected each method once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -fewshot_method: empty; expected at least one method");
+  PetscCall(bo_job_parse_names(job, "fewshot_method", p->methods, M_COUNT, method_names, M_COUNT, p->method, &p->nmethods));
   PetscCheck(p->classes[0], job->comm, BO_ERR_INPUT, "option -fewshot_classes: missing; expected the novel classes, e.g. \"5-9\" or \"5,6,7,8,9\"");
   PetscCall(bo_job_parse_ids(job, "fewshot_classes", p->classes, 1024, p->novel, &p->nnovel));
   PetscCall(parse_lambdas(job, p));

@@ -93,19 +93,9 @@ static PetscErrorCode read_options(bo_job *job, fsseg_params *p)
 
 static PetscErrorCode check_options(bo_job *job, fsseg_params *p)
 {
-  char *save, *tok, buf[256];
 
   PetscFunctionBeginUser;
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m;
-    for (m = 0; m < BO_REPRI_NMODES; m++)
-      if (!strcmp(tok, bo_repri_mode_names[m])) break;
-    PetscCheck(m < BO_REPRI_NMODES, job->comm, BO_ERR_INPUT, "option -fsseg_method: '%s'; expected init, ce, ce+h, repri or oracle", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -fsseg_method: '%s' twice; expected each method once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -fsseg_method: empty; expected at least one method");
+  PetscCall(bo_job_parse_names(job, "fsseg_method", p->methods, BO_REPRI_NMODES, bo_repri_mode_names, BO_REPRI_NMODES, p->method, &p->nmethods));
   PetscCheck(p->shots >= 1 && p->shots <= 64, job->comm, BO_ERR_INPUT, "option -fsseg_shots: %d; expected 1..64", (int)p->shots);
   PetscCheck(p->tasks >= 1, job->comm, BO_ERR_INPUT, "option -fsseg_tasks: %d; expected at least one task", (int)p->tasks);
   PetscCheck(p->iters >= 0 && p->t_pi >= 0, job->comm, BO_ERR_INPUT, "option -fsseg_iters/t_pi: %d/%d; expected counts >= 0", (int)p->iters, (int)p->t_pi);

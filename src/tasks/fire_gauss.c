@@ -82,42 +82,15 @@ static PetscErrorCode read_options(bo_job *job, fg_params *p)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode parse_list(bo_job *job, const char *option, const char *text, double *v, int *n)
-{
-  char buf[1024], *save, *tok, *end;
-
-  PetscFunctionBeginUser;
-  *n = 0;
-  snprintf(buf, sizeof buf, "%s", text);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    PetscCheck(*n < MAX_POINTS, job->comm, BO_ERR_INPUT, "option -%s: more than %d values; expected at most %d", option, MAX_POINTS, MAX_POINTS);
-    errno = 0;
-    v[*n] = strtod(tok, &end);
-    PetscCheck(!errno && end != tok && !*end && isfinite(v[*n]) && v[*n] >= 0, job->comm, BO_ERR_INPUT, "option -%s: '%s'; expected numbers >= 0, comma separated", option, tok);
-    (*n)++;
-  }
-  PetscCheck(*n > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected at least one number", option);
-  PetscFunctionReturn(0);
-}
-
 static PetscErrorCode check_options(bo_job *job, fg_params *p)
 {
-  char *save, *tok, buf[128], *end;
+  char *end;
 
   PetscFunctionBeginUser;
   PetscCheck(!job->input[0], job->comm, BO_ERR_INPUT, "option -input: '%s' is not used by task fire-gauss; expected no input (the task samples its own data)", job->input);
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m;
-    for (m = 0; m < BO_FG_NMETHODS; m++)
-      if (!strcmp(tok, bo_fg_method_names[m])) break;
-    PetscCheck(m < BO_FG_NMETHODS, job->comm, BO_ERR_INPUT, "option -fire_gauss_method: '%s'; expected ce, at, trades or fire", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -fire_gauss_method: '%s' twice; expected each method once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -fire_gauss_method: empty; expected at least one of ce, at, trades, fire");
-  PetscCall(parse_list(job, "fire_gauss_beta", p->betas, p->beta, &p->nbeta));
-  PetscCall(parse_list(job, "fire_gauss_at_eps", p->at_eps, p->at, &p->nat));
+  PetscCall(bo_job_parse_names(job, "fire_gauss_method", p->methods, BO_FG_NMETHODS, bo_fg_method_names, BO_FG_NMETHODS, p->method, &p->nmethods));
+  PetscCall(bo_job_parse_reals(job, "fire_gauss_beta", p->betas, 0, MAX_POINTS, p->beta, &p->nbeta));
+  PetscCall(bo_job_parse_reals(job, "fire_gauss_at_eps", p->at_eps, 0, MAX_POINTS, p->at, &p->nat));
   PetscCheck(isfinite(p->eps) && p->eps >= 0, job->comm, BO_ERR_INPUT, "option -fire_gauss_eps: %g; expected a radius >= 0", (double)p->eps);
   PetscCheck(p->dim >= 1 && p->dim <= 100000, job->comm, BO_ERR_INPUT, "option -fire_gauss_dim: %d; expected 1 <= dim <= 100000", (int)p->dim);
   PetscCheck(!strcmp(p->profile, "steps") || !strcmp(p->profile, "linear"), job->comm, BO_ERR_INPUT, "option -fire_gauss_profile: '%s'; expected steps or linear", p->profile);

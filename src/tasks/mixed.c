@@ -103,19 +103,9 @@ static PetscErrorCode read_options(bo_job *job, mixed_params *p)
 
 static PetscErrorCode check_options(bo_job *job, mixed_params *p)
 {
-  char *save, *tok, buf[256];
 
   PetscFunctionBeginUser;
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m;
-    for (m = 0; m < V_COUNT; m++)
-      if (!strcmp(tok, variant_names[m])) break;
-    PetscCheck(m < V_COUNT, job->comm, BO_ERR_INPUT, "option -mixed_method: '%s'; expected teacher, pce, pce+kd, pce+kd+h or pce+h", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -mixed_method: '%s' twice; expected each variant once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods > 0, job->comm, BO_ERR_INPUT, "option -mixed_method: empty; expected at least one variant");
+  PetscCall(bo_job_parse_names(job, "mixed_method", p->methods, V_COUNT, variant_names, V_COUNT, p->method, &p->nmethods));
   PetscCheck(!strcmp(p->kd, "paper") || !strcmp(p->kd, "code"), job->comm, BO_ERR_INPUT, "option -mixed_kd: '%s'; expected paper or code", p->kd);
   p->kd_form = strcmp(p->kd, "code") ? BO_KD_PAPER : BO_KD_CODE;
   if (!strcmp(p->kd_detach_s, "1") || !strcmp(p->kd_detach_s, "true")) p->kd_detach = 1;

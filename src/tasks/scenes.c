@@ -82,25 +82,6 @@ static PetscErrorCode read_options(bo_job *job, scenes_params *p)
   PetscFunctionReturn(0);
 }
 
-/* "a,b,c" -> values (each finite); option names it in messages. */
-static PetscErrorCode parse_reals(bo_job *job, const char *option, const char *text, int max, double *v, int *n)
-{
-  char  buf[256], *save, *tok, *end;
-
-  PetscFunctionBeginUser;
-  *n = 0;
-  snprintf(buf, sizeof buf, "%s", text);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    PetscCheck(*n < max, job->comm, BO_ERR_INPUT, "option -%s: more than %d values; expected at most %d", option, max, max);
-    errno = 0;
-    v[*n] = strtod(tok, &end);
-    PetscCheck(!errno && end != tok && !*end && isfinite(v[*n]), job->comm, BO_ERR_INPUT, "option -%s: '%s'; expected numbers, comma separated", option, tok);
-    (*n)++;
-  }
-  PetscCheck(*n > 0, job->comm, BO_ERR_INPUT, "option -%s: empty; expected at least one number", option);
-  PetscFunctionReturn(0);
-}
-
 static PetscErrorCode check_options(bo_job *job, scenes_params *p, int64_t n, int64_t d)
 {
   int    ns = 0;
@@ -126,7 +107,7 @@ static PetscErrorCode check_options(bo_job *job, scenes_params *p, int64_t n, in
   p->so.bg_lo = p->bg_lo; p->so.bg_hi = p->bg_hi;
   p->so.min_objects = (int)p->min_objects; p->so.max_objects = (int)p->max_objects;
   p->so.threshold = p->threshold; p->so.gamma = p->gamma; p->so.contrast = p->contrast;
-  PetscCall(parse_reals(job, "scenes_scale", p->scales, BO_SCENES_MAX_SCALES, p->so.scale, &p->so.nscales));
+  PetscCall(bo_job_parse_reals(job, "scenes_scale", p->scales, -INFINITY, BO_SCENES_MAX_SCALES, p->so.scale, &p->so.nscales));
   PetscCheck(p->min_objects >= 0 && p->min_objects <= p->max_objects && p->max_objects <= BO_SCENES_MAX_OBJECTS, job->comm, BO_ERR_INPUT, "option -scenes_min_objects/max_objects: %d/%d; expected 0 <= min <= max <= %d", (int)p->min_objects, (int)p->max_objects, BO_SCENES_MAX_OBJECTS);
   for (int j = 0; j < p->so.nscales; j++) {
     const double m = side * p->so.scale[j];
@@ -137,7 +118,7 @@ static PetscErrorCode check_options(bo_job *job, scenes_params *p, int64_t n, in
   PetscCheck(p->gamma > 0 && p->contrast > 0 && p->contrast <= 1, job->comm, BO_ERR_INPUT, "option -scenes_gamma/contrast: %g/%g; expected gamma > 0 and 0 < contrast <= 1", (double)p->gamma, (double)p->contrast);
   bo_feat2d_defaults(&p->fo);
   if (p->features) {
-    PetscCall(parse_reals(job, "scenes_feat_sigma", p->sigmas, BO_FEAT2D_MAX_SCALES, sig, &ns));
+    PetscCall(bo_job_parse_reals(job, "scenes_feat_sigma", p->sigmas, -INFINITY, BO_FEAT2D_MAX_SCALES, sig, &ns));
     p->fo.nscales = ns;
     for (int s = 0; s < ns; s++) {
       PetscCheck(sig[s] >= 0 && ceil(3 * PetscMax(sig[s], 1.0)) < p->size, job->comm, BO_ERR_INPUT, "option -scenes_feat_sigma: %g; expected 0 <= sigma with 3 sigma below the scene size %d", sig[s], (int)p->size);

@@ -62,6 +62,9 @@ expect_error "a base file with another D"  1 'option -fewshot_base: .*other\.h5 
 expect_error "non-positive tau"            1 'option -fewshot_tau: 0\.?; expected tau > 0' "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_tau 0
 expect_error "negative iterations"         1 'option -fewshot_iterations: -3' "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_iterations -3
 expect_error "unknown method"              1 "option -fewshot_method: 'tim'; expected simpleshot" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_method tim
+expect_error "a method twice"              1 "option -fewshot_method: 'tim-adm' twice; expected each name once" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_method tim-adm,simpleshot,tim-adm
+expect_error "an empty method list"        1 'option -fewshot_method: empty; expected at least one of simpleshot, laplacianshot, .* or tim-adm' "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_method ,
+expect_error "a lambda twice"              1 'option -fewshot_lambda: 0.5 twice; expected each value once' "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_lambda 0.5,0.1,0.5
 expect_error "classes missing"             1 'option -fewshot_classes: missing' "$O" 2 "${E[@]}"
 expect_error "a negative lambda"           1 "option -fewshot_lambda: '-1'; expected numbers >= 0" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_lambda 0.1,-1
 expect_error "a lambda that is not a number" 1 "option -fewshot_lambda: 'x'" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_lambda x
