@@ -12,9 +12,11 @@
  *
  * TIM-ADM in single precision (bo_tim_opts.precision, tim.h) is a second implementation of the
  * same iteration: features converted to float once per task, support and query rows in one array
- * (one Z W^T and one G^T Z call per iteration), the 8-lane float kernels, and class-major n x k
- * arrays so that the softmax, the q-update and the ADM coefficients are elementwise loops along
- * rows (vectorised, see ROWLOOP).  The double path is untouched.
+ * (one Z W^T and one G^T Z call per iteration; Z W^T from the transposed rows, crosst), the 8-lane
+ * float kernels, class-major n x k arrays so that the softmax, the q-update and the ADM
+ * coefficients are elementwise loops along rows (vectorised, see ROWLOOP), column sums in a fixed
+ * lane order (sum_rows), and, when a task has no more rows than dimensions (D = 640), the iterate
+ * kept as coefficients over the task's rows (adm_run_f32).  The double path is untouched.
  */
 #include "boundopt/tim.h"
 #include "boundopt/error.h"
@@ -496,22 +498,128 @@ ROWLOOP static void adm_coefficients_f32(int64_t ns, int64_t nq, int64_t k, cons
   }
 }
 
+/* sum_i a_i b_i in sum_rows' lane order (products rounded, then added: no fmaf, as sum_rows). */
+static inline __attribute__((always_inline)) float dot_rows(const float *a, const float *b, int64_t n)
+{
+  float   l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i    = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int t = 0; t < 8; t++) l[t] += a[i + t] * b[i + t];
+  for (; i < n; i++) l[0] += a[i] * b[i];
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* The rows form (see adm_run_f32): on entry x_c = K C_c; leaves x_c = K C_c + s_c u_c, the logits
+ * z_i . w_c, and hw_c = |w_c|^2 / 2 = (C_c . x_c + s_c (C_c . u_c + s_c |w0_c|^2)) / 2. */
+ROWLOOP static void rows_logits_f32(int64_t n, int64_t k, const float *cf, const float *sc, const float *u, const float *n0, float *x, float *hw)
+{
+  for (int64_t c = 0; c < k; c++) {
+    const float *cc = cf + c * n, *uc = u + c * n, s = sc[c];
+    float       *xc = x + c * n;
+    for (int64_t i = 0; i < n; i++) xc[i] += s * uc[i];
+    hw[c] = 0.5f * (dot_rows(cc, xc, n) + s * (dot_rows(cc, uc, n) + s * n0[c]));
+  }
+}
+
 typedef struct {
   const bo_tim_kernels_f32 *kern;
-  float  *z, *zt, *w, *x, *p, *q, *g, *grad, *s, *hi, *hw, *sums, *count, *colf; /* zt: z transposed, d x n */
-  void   *block;
+  PetscBool rows;  /* the iterate as coefficients over the task's rows (see adm_run_f32) */
+  int64_t   len;   /* a class's coefficients: d (weights) or n (rows) */
+  float    *z, *zt; /* the features, n x d, and transposed, d x n */
+  float    *basis; /* what the logits read, transposed, len x n: zt, or K = Z Z^T (n x n, symmetric) */
+  float    *w;     /* k x len: W, or the coefficients C */
+  float    *w0, *u, *sc, *n0; /* rows form: W_0 (k x d), U = Z W_0^T (k x n), s (k), |w0_c|^2 (k) */
+  float    *x, *p, *q, *g, *grad, *s, *hi, *hw, *sums, *count, *colf;
+  void     *block;
 } work_f32;
 
-/* P (k x n) at W, with the query rows' log-sum-exps into lse (as floats in ws->hi) when lse. */
+/* P (k x n) at the current iterate, with the query rows' log-sum-exps into ws->hi when lse. */
 static void probabilities_f32(const task *t, float tau, work_f32 *ws, PetscBool lse)
 {
-  const int64_t n = t->ns + t->nq, k = t->k, d = t->d;
-  half_sqnorms_f32(k, d, ws->w, ws->hw);
-  ws->kern->crosst(n, d, ws->zt, n, k, ws->w, n, ws->x);
+  const int64_t n = t->ns + t->nq, k = t->k;
+  ws->kern->crosst(n, ws->len, ws->basis, n, k, ws->w, n, ws->x);
+  if (ws->rows) rows_logits_f32(n, k, ws->w, ws->sc, ws->u, ws->n0, ws->x, ws->hw);
+  else half_sqnorms_f32(k, t->d, ws->w, ws->hw);
   softmax_f32(ws->kern, n, k, tau, ws->hw, ws->x, ws->p, ws->s, ws->hi);
   if (lse) ws->kern->log(t->nq, ws->s + t->ns, ws->hi); /* the query rows' log-sum-exps */
 }
 
+/* W (k x d, float, into ws->grad) from the iterate: W itself, or C Z + s W_0. */
+static void weights_f32(const task *t, work_f32 *ws)
+{
+  const int64_t k = t->k, d = t->d, n = t->ns + t->nq;
+  if (!ws->rows) {
+    memcpy(ws->grad, ws->w, sizeof *ws->grad * (size_t)(k * d));
+    return;
+  }
+  ws->kern->gather(n, d, ws->z, k, ws->w, n, ws->grad);
+  for (int64_t c = 0; c < k; c++)
+    for (int64_t j = 0; j < d; j++) ws->grad[c * d + j] += ws->sc[c] * ws->w0[c * d + j];
+}
+
+static PetscErrorCode work_f32_create(const task *t, const double *w, work_f32 *ws)
+{
+  const int64_t k = t->k, d = t->d, ns = t->ns, nq = t->nq, n = ns + nq;
+
+  PetscFunctionBeginUser;
+  ws->rows = n <= d ? PETSC_TRUE : PETSC_FALSE; /* n^2 k multiply-adds per iteration instead of 2 n d k; at
+                                                   * d = 64, n = 100 the rows form was not faster (measured) */
+  ws->len  = ws->rows ? n : d;
+  {
+    const size_t nf = (size_t)(2 * n * d + (ws->rows ? n * n + k * d + k * n + 2 * k : 0) + k * ws->len + k * d + 3 * k * n + k * nq + 2 * n + 6 * k);
+    PetscCall(PetscMalloc(nf * sizeof(float), &ws->block));
+    float *b = (float *)ws->block;
+    ws->z = b, b += n * d;
+    ws->zt = b, b += n * d;
+    if (ws->rows) {
+      ws->basis = b, b += n * n;
+      ws->w0 = b, b += k * d;
+      ws->u = b, b += k * n;
+      ws->sc = b, b += k;
+      ws->n0 = b, b += k;
+    } else ws->basis = ws->zt, ws->w0 = ws->u = ws->sc = ws->n0 = NULL;
+    ws->w = b, b += k * ws->len;
+    ws->grad = b, b += k * d;
+    ws->x = b, b += k * n;
+    ws->p = b, b += k * n;
+    ws->g = b, b += k * n;
+    ws->q = b, b += k * nq;
+    ws->s = b, b += n;
+    ws->hi = b, b += n;
+    ws->hw = b, b += k;
+    ws->count = b, b += k;
+    ws->colf = b, b += k;
+    ws->sums = b;
+  }
+  ws->kern = bo_tim_kernels_f32_best();
+  for (int64_t i = 0; i < ns * d; i++) ws->z[i] = (float)t->zs[i];
+  for (int64_t i = 0; i < nq * d; i++) ws->z[ns * d + i] = (float)t->zq[i];
+  for (int64_t i = 0; i < n; i++) /* the logits read features down the rows (crosst), G^T Z along them */
+    for (int64_t j = 0; j < d; j++) ws->zt[j * n + i] = ws->z[i * d + j];
+  for (int64_t c = 0; c < k; c++) ws->count[c] = 0;
+  for (int64_t i = 0; i < ns; i++) ws->count[t->ys[i]] += 1;
+  if (!ws->rows) {
+    for (int64_t i = 0; i < k * d; i++) ws->w[i] = (float)w[i];
+    PetscFunctionReturn(0);
+  }
+  /* rows form: W = C Z + s W_0 with C = 0, s = 1 at the start; K = Z Z^T, U = Z W_0^T once */
+  for (int64_t i = 0; i < k * d; i++) ws->w0[i] = (float)w[i];
+  ws->kern->crosst(n, d, ws->zt, n, n, ws->z, n, ws->basis); /* K[c n + i] = z_i . z_c = K[i n + c] */
+  ws->kern->crosst(n, d, ws->zt, n, k, ws->w0, n, ws->u);
+  half_sqnorms_f32(k, d, ws->w0, ws->n0);
+  for (int64_t c = 0; c < k; c++) ws->n0[c] *= 2, ws->sc[c] = 1;
+  memset(ws->w, 0, sizeof *ws->w * (size_t)(k * n));
+  PetscFunctionReturn(0);
+}
+
+/* TIM-ADM in float (bo_tim_opts.precision).  Two forms of the same iteration: W itself (k x d), or,
+ * when the task has no more rows than dimensions (n <= d), W = C Z + s W_0 with C (k x n)
+ * coefficients over the task's rows and s (k) the weight left on the initial W_0.  The update
+ * w_c <- w_c + damp ((g_c^T Z + coef w_c) / den - w_c) keeps that form (C_c gets the g_c part, s_c
+ * only scales), the logits are Z W^T = K C^T + U diag(s) with K = Z Z^T and U = Z W_0^T made once,
+ * and |w_c|^2 follows from the logits (rows_logits_f32): per iteration n^2 k multiply-adds instead
+ * of 2 n d k (Z W^T and G^T Z), 6x fewer at d = 640, n = 100.  The same W in exact arithmetic; in
+ * float a different rounding (tests/unit/test_tim_kernels.c compares both forms with double). */
 static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w, int32_t *pred, double *pq, double *losses)
 {
   const int64_t k = t->k, d = t->d, ns = t->ns, nq = t->nq, n = ns + nq;
@@ -522,40 +630,15 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
   double       *wdbl = NULL;
 
   PetscFunctionBeginUser;
-  {
-    const size_t nf = (size_t)((2 * n + 2 * k) * d + 3 * k * n + k * nq + 2 * n + 6 * k);
-    PetscCall(PetscMalloc(nf * sizeof(float), &ws.block));
-    float *b = (float *)ws.block;
-    ws.z = b, b += n * d;
-    ws.zt = b, b += n * d;
-    ws.w = b, b += k * d;
-    ws.grad = b, b += k * d;
-    ws.x = b, b += k * n;
-    ws.p = b, b += k * n;
-    ws.g = b, b += k * n;
-    ws.q = b, b += k * nq;
-    ws.s = b, b += n;
-    ws.hi = b, b += n;
-    ws.hw = b, b += k;
-    ws.count = b, b += k;
-    ws.colf = b, b += k;
-    ws.sums = b;
-  }
-  ws.kern = bo_tim_kernels_f32_best();
-  for (int64_t i = 0; i < ns * d; i++) ws.z[i] = (float)t->zs[i];
-  for (int64_t i = 0; i < nq * d; i++) ws.z[ns * d + i] = (float)t->zq[i];
-  for (int64_t i = 0; i < n; i++) /* the logits read features down the rows (crosst), G^T Z along them */
-    for (int64_t j = 0; j < d; j++) ws.zt[j * n + i] = ws.z[i * d + j];
-  for (int64_t i = 0; i < k * d; i++) ws.w[i] = (float)w[i];
-  for (int64_t c = 0; c < k; c++) ws.count[c] = 0;
-  for (int64_t i = 0; i < ns; i++) ws.count[t->ys[i]] += 1;
+  PetscCall(work_f32_create(t, w, &ws));
   if (losses) {
     PetscCall(work_create(t, &wd));
     PetscCall(PetscMalloc1((size_t)(k * d), &wdbl));
   }
   for (int it = 0; it <= o->iterations; it++) {
     if (losses) { /* L in double at the float iterate */
-      for (int64_t i = 0; i < k * d; i++) wdbl[i] = (double)ws.w[i];
+      weights_f32(t, &ws);
+      for (int64_t i = 0; i < k * d; i++) wdbl[i] = (double)ws.grad[i];
       probabilities(t, wdbl, o->tau, &wd, PETSC_FALSE);
       losses[it] = loss_and_logit_grad(t, o, &wd, PETSC_FALSE);
     }
@@ -563,13 +646,14 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
     probabilities_f32(t, tau, &ws, PETSC_TRUE);
     q_update_f32(ws.kern, n, nq, k, (float)o->alpha, (float)beta, ws.x + ns, ws.p + ns, ws.hi, ws.q, ws.s, ws.colf);
     adm_coefficients_f32(ns, nq, k, t->ys, cs, cq, ws.p, ws.q, ws.g, ws.sums);
-    ws.kern->gather(n, d, ws.z, k, ws.g, n, ws.grad);
+    if (!ws.rows) ws.kern->gather(n, d, ws.z, k, ws.g, n, ws.grad); /* rows form: g itself is the update */
     for (int64_t c = 0; c < k; c++) {
       const float coef = cs * ws.sums[3 * c] + cq * ws.sums[3 * c + 1], den = cs * ws.count[c] + cq * ws.sums[3 * c + 2];
       if (!(den > 0)) continue; /* no support weight and no query mass: w_c stays */
-      const float inv = 1 / den, *gc = ws.grad + c * d;
-      float      *wc  = ws.w + c * d;
-      for (int64_t j = 0; j < d; j++) wc[j] += damp * ((gc[j] + coef * wc[j]) * inv - wc[j]);
+      const float inv = 1 / den, *gc = ws.rows ? ws.g + c * n : ws.grad + c * d;
+      float      *wc  = ws.w + c * ws.len;
+      for (int64_t j = 0; j < ws.len; j++) wc[j] += damp * ((gc[j] + coef * wc[j]) * inv - wc[j]);
+      if (ws.rows) ws.sc[c] += damp * ((coef * ws.sc[c]) * inv - ws.sc[c]);
     }
   }
   probabilities_f32(t, tau, &ws, PETSC_FALSE);
@@ -582,7 +666,8 @@ static PetscErrorCode adm_run_f32(const task *t, const bo_tim_opts *o, double *w
   if (pq)
     for (int64_t i = 0; i < nq; i++)
       for (int64_t c = 0; c < k; c++) pq[i * k + c] = (double)ws.p[c * n + ns + i];
-  for (int64_t i = 0; i < k * d; i++) w[i] = (double)ws.w[i];
+  weights_f32(t, &ws);
+  for (int64_t i = 0; i < k * d; i++) w[i] = (double)ws.grad[i];
   if (losses) {
     PetscCall(work_destroy(&wd));
     PetscCall(PetscFree(wdbl));

@@ -566,6 +566,41 @@ static void single_precision_log_is_within_two_float_ulp_and_both_implementation
   free(x), free(y0), free(y1);
 }
 
+/* The rows form of the float ADM (n <= d: W = C Z + s W_0, tim.c) with a W_0 outside the span of
+ * the task's rows (the class means plus noise orthogonal to nothing in particular): the part of W_0
+ * that no row sees must follow the same iteration, so the weights match double's. */
+static void single_precision_adm_rows_form_keeps_a_w0_outside_the_rows_span(void **state)
+{
+  (void)state;
+  for (uint64_t seed = 0; seed < 3; seed++) {
+    task        t;
+    bo_tim_opts o, os;
+    bo_rng      r;
+    make_task(&t, 90 + seed, 5, 15, 160 + 40 * (int64_t)seed, 5); /* n = 100 <= d: the rows form */
+    bo_rng_init(&r, 91, seed, 0);
+    for (int64_t i = 0; i < t.k * t.d; i++) t.w[i] += 0.05 * bo_rng_normal(&r) / sqrt((double)t.d);
+    bo_tim_defaults_adm(&o);
+    o.iterations = 60;
+    os           = o;
+    os.precision = BO_TIM_SINGLE;
+    const size_t kd = (size_t)(t.k * t.d);
+    double      *w = malloc(sizeof *w * kd), *ws = malloc(sizeof *ws * kd);
+    double      *l = malloc(sizeof *l * (size_t)(o.iterations + 1)), *ls = malloc(sizeof *ls * (size_t)(o.iterations + 1));
+    int32_t     *pred = malloc(sizeof *pred * (size_t)t.nq), *preds = malloc(sizeof *preds * (size_t)t.nq);
+    memcpy(w, t.w, sizeof *w * kd), memcpy(ws, t.w, sizeof *w * kd);
+    OK(bo_tim_adm(t.ns, t.nq, t.d, t.zs, t.ys, t.zq, t.k, &o, w, pred, NULL, l));
+    OK(bo_tim_adm(t.ns, t.nq, t.d, t.zs, t.ys, t.zq, t.k, &os, ws, preds, NULL, ls));
+    compare_weights(&t, ws, w, 1e-4, "single-precision TIM-ADM, rows form, W_0 off the rows' span, against double");
+    if (!(fabs(ls[0] - l[0]) <= 1e-6 * fabs(l[0]))) fail_msg("rows form: loss at W_0 %.17g, double %.17g; expected the same W_0 in float", ls[0], l[0]);
+    if (!(fabs(ls[o.iterations] - l[o.iterations]) <= 1e-3 * fabs(l[o.iterations]))) fail_msg("rows form: final loss %.9g, double %.9g", ls[o.iterations], l[o.iterations]);
+    int differ = 0;
+    for (int64_t i = 0; i < t.nq; i++) differ += pred[i] != preds[i];
+    if (differ > 1) fail_msg("rows form: %d of %lld predictions differ from double; expected at most 1 (a near-tie)", differ, (long long)t.nq);
+    free(w), free(ws), free(l), free(ls), free(pred), free(preds);
+    task_free(&t);
+  }
+}
+
 static void single_precision_exp_is_within_two_float_ulp_and_both_implementations_agree(void **state)
 {
   (void)state;
@@ -666,6 +701,7 @@ int main(int argc, char **argv)
     PROPERTY("single-precision transposed cross products (crosst) are each row's fmaf chain in feature order, close to double, nothing written past row n; AVX2 gives the portable bits", single_precision_transposed_cross_is_its_definition_and_both_implementations_agree),
     PROPERTY("single-precision log is within 2 float ulp of log from 2^-149 to 2^127, exact at 1, -inf / inf / NaN at 0, inf and below 0, identical in both implementations", single_precision_log_is_within_two_float_ulp_and_both_implementations_agree),
     PROPERTY("single-precision TIM-ADM follows the double one (weights 1e-4 relative, <= 0.5 % predictions differ, same loss at W_0), deterministic", single_precision_adm_follows_the_double_iteration),
+    PROPERTY("single-precision TIM-ADM in the rows form (n <= d) with W_0 off the span of the task's rows follows double (weights 1e-4 relative)", single_precision_adm_rows_form_keeps_a_w0_outside_the_rows_span),
     PROPERTY("TIM-GD (100 Adam steps) equals the plain gradient and a written-out Adam (relative 1e-12), same predictions", gd_equals_the_plain_gradient_and_adam_over_many_iterations),
   };
   int failed;
