@@ -48,7 +48,8 @@
  *   upsampled, normalised CAM (N) for the seeds, kernel: NULL when l_crf = 0.  steps optimiser steps
  *   (bo_optim), seeds re-drawn each step from the stream (seed, id = image << 32 | step), ELB t
  *   multiplied by t_growth after every step up to t_max.  Outputs the foreground probability (N)
- *   after the last step and, if trace is not NULL, the loss before each step (steps x 4: total,
+ *   after the last step (softmax of the head's two logits at temperature 1, not min-max normalised:
+ *   the map that is evaluated, as the reference scores softmax(cams)[:, 1]) and, if trace is not NULL, the loss before each step (steps x 4: total,
  *   CE, CRF, ASC, unweighted terms).
  *
  * bo_fcam_meanfield: CAM + CRF post-processing.  Unaries from the CAM c (fg prob, clamped to

@@ -70,6 +70,9 @@ src = np.clip((np.arange(48) + 0.5) / 8 - 0.5, 0, None); i0 = np.minimum(np.floo
 up = (1 - a)[:, None] * ((1 - a)[None, :] * cn[:, i0][:, :, i0] + a[None, :] * cn[:, i0][:, :, i1]) + a[:, None] * ((1 - a)[None, :] * cn[:, i1][:, :, i0] + a[None, :] * cn[:, i1][:, :, i1])
 assert np.abs(up.reshape(7, -1) - f['bilinear/maps'][:]).max() < 1e-6
 assert not np.array_equal(f['fcam/maps'][:], f['fcam-nocrf/maps'][:]) and not np.array_equal(f['fcam/maps'][:], f['fcam-noasc/maps'][:])"
+check "fcam upscale: the file records the settings used (the validated defaults: erode 5, lambda_sz 1, lambda_crf 5e-10, CRF weight 0.5)" /usr/bin/python3 -c "
+import h5py; a = h5py.File('$D/up1.h5', 'r').attrs
+assert (a['erode'], a['min_p'], a['sl_max'], a['sl_min'], a['ksz'], a['lambda_sl'], a['lambda_sz'], a['lambda_crf'], a['mf_weight'], a['steps'], a['hidden']) == (5, 0.1, 1, 1, 3, 1.0, 1.0, 5e-10, 0.5, 6, 4), dict(a)"
 check "fcam upscale: the examples PNG has 3 rows of 6 panels" /usr/bin/python3 -c "
 import struct; b = open('$D/up1-examples.png', 'rb').read(); w, h = struct.unpack('>II', b[16:24]); assert (w, h) == (6 * 50 - 2, 3 * 50 - 2), (w, h)"
 run_np 1 "${UP[@]}" -fcam_methods fcam -fcam_scenes 3 -fcam_examples 0 -output "$D/first3.h5"

@@ -1,6 +1,7 @@
 /* test_fcam.c - F-CAM numerics (fcam.h): the full loss's parameter gradient equals central
  * differences, the block kernel at stride 1 is the dense CRF of losses.h, Otsu splits a bimodal
- * histogram, seeds lie where the spec puts them, the metrics' fixed points, and one-line errors. */
+ * histogram, seeds lie where the spec puts them, the metrics' fixed points, the evaluated map is the
+ * head's foreground softmax, and one-line errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +242,44 @@ static void bilinear_upsampling_matches_align_corners_false(void **state)
   assert_true(fabs(pooled[0] - (0 + 2 + 8 + 10) / 4.0) < 1e-15 && fabs(pooled[1] - (1 + 3 + 9 + 11) / 4.0) < 1e-15);
 }
 
+/* The map that is evaluated is the fitted head's foreground softmax probability at temperature 1,
+ * with no min-max normalisation or argmax (spec 7: S is the 2-channel softmax; the reference scores
+ * softmax(cams)[:, 1] as is).  A vanishing learning rate leaves the initial head, so the expected map
+ * is that head's forward pass: 0.5 everywhere for the zero-initialised linear head. */
+static void fitted_map_is_the_heads_foreground_softmax(void **state)
+{
+  (void)state;
+  const int64_t    H = 8, W = 8, n = H * W, d = 3, id = 5;
+  double           img[64], cam[64], x[64 * 3], z[128], p[128], fg[64], work[64 * 4];
+  bo_fcam_fit_opts o;
+  bo_fcam_head     head;
+  bo_rng           r;
+
+  small_scene(H, W, 11, img, cam, NULL);
+  bo_fcam_normalise(n, cam);
+  for (int64_t i = 0; i < n; i++) x[i * d] = img[i] / 255 - 0.5, x[i * d + 1] = cam[i] - 0.5, x[i * d + 2] = (double)(i % W) / W - 0.5;
+  bo_fcam_fit_defaults(&o);
+  o.steps = 1; o.optim.lr = 1e-300; o.loss.l_crf = 0; o.seed = 9;
+  for (int hidden = 0; hidden <= 4; hidden += 4) {
+    o.hidden = hidden;
+    OK(bo_fcam_fit(&o, id, H, W, d, x, cam, NULL, fg, NULL));
+    bo_rng_init(&r, o.seed, (uint64_t)id, BO_FCAM_RNG_INIT);
+    OK(bo_fcam_head_create(d, hidden, &r, &head));
+    OK(bo_fcam_head_forward(&head, n, x, hidden ? work : NULL, z));
+    bo_softmax_rows(n, 2, z, 1.0, p);
+    for (int64_t i = 0; i < n; i++) {
+      assert_true(fabs(fg[i] - p[2 * i + 1]) < 1e-12);
+      if (!hidden) assert_true(fabs(fg[i] - 0.5) < 1e-12);
+    }
+    if (hidden) { /* not stretched to [0, 1] */
+      double lo = 1, hi = 0;
+      for (int64_t i = 0; i < n; i++) lo = fmin(lo, fg[i]), hi = fmax(hi, fg[i]);
+      assert_true(lo > 0 && hi < 1 && hi > lo);
+    }
+    OK(bo_fcam_head_destroy(&head));
+  }
+}
+
 static void bad_inputs_give_one_line_errors(void **state)
 {
   (void)state;
@@ -280,6 +319,7 @@ int main(int argc, char **argv)
     PROPERTY("seeds: C+ eroded above Otsu, C- the lowest 10%, sampled seeds within their dilated regions, reproducible from the stream", seeds_lie_in_the_regions_the_spec_names),
     PROPERTY("PxAP of a perfect map is 1 and of a constant map the foreground rate; IoU and boxes of a perfect map are 1", pxap_of_a_perfect_map_is_one_and_of_a_constant_map_the_foreground_rate),
     PROPERTY("bilinear upsampling matches align_corners = False; pooling averages blocks", bilinear_upsampling_matches_align_corners_false),
+    PROPERTY("the evaluated F-CAM map is the fitted head's foreground softmax probability (temperature 1, not min-max normalised)", fitted_map_is_the_heads_foreground_softmax),
     PROPERTY("bad sizes, options and values give one-line USER_INPUT errors", bad_inputs_give_one_line_errors),
   };
   int failed;
