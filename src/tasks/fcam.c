@@ -141,7 +141,6 @@ static PetscErrorCode read_options(bo_job *job, fcam_params *p)
 
 static PetscErrorCode check_options(bo_job *job, fcam_params *p)
 {
-  char buf[256], *save, *tok;
 
   PetscFunctionBeginUser;
   PetscCheck(!strcmp(p->stage, "cam") || !strcmp(p->stage, "upscale"), job->comm, BO_ERR_INPUT, "option -fcam_stage: '%s'; expected cam or upscale", p->stage);
@@ -155,17 +154,7 @@ static PetscErrorCode check_options(bo_job *job, fcam_params *p)
   PetscCheck(p->l_sl >= 0 && p->l_crf >= 0 && p->l_sz >= 0 && p->t > 0 && p->t_growth >= 1 && p->t_max >= p->t, job->comm, BO_ERR_INPUT, "option -fcam_lambda_*/t*: %g/%g/%g, t %g x %g up to %g; expected weights >= 0, t > 0, growth >= 1, t_max >= t", (double)p->l_sl, (double)p->l_crf, (double)p->l_sz, (double)p->t, (double)p->t_growth, (double)p->t_max);
   PetscCheck(p->sigma_xy > 0 && p->sigma_rgb > 0 && p->crf_stride >= 1 && p->mf_weight >= 0 && p->mf_iterations >= 0, job->comm, BO_ERR_INPUT, "option -fcam_sigma_xy/sigma_rgb/crf_stride/mf_*: %g/%g/%d/%g/%d; expected positive widths, stride >= 1, weight and iterations >= 0", (double)p->sigma_xy, (double)p->sigma_rgb, (int)p->crf_stride, (double)p->mf_weight, (int)p->mf_iterations);
   PetscCheck(p->thresholds >= 2 && p->thresholds <= 10000 && p->bins >= 2 && p->bins <= 100000 && p->examples >= 0 && p->examples <= 64, job->comm, BO_ERR_INPUT, "option -fcam_thresholds/bins/examples: %d/%d/%d; expected 2..10000, 2..100000, 0..64", (int)p->thresholds, (int)p->bins, (int)p->examples);
-  p->nmethods = 0;
-  snprintf(buf, sizeof buf, "%s", p->methods);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    int m = -1;
-    for (int q = 0; q < MAX_METHODS; q++)
-      if (!strcmp(tok, method_names[q])) m = q;
-    PetscCheck(m >= 0, job->comm, BO_ERR_INPUT, "option -fcam_methods: '%s'; expected bilinear, crf, fcam, fcam-nocrf or fcam-noasc", tok);
-    for (int q = 0; q < p->nmethods; q++) PetscCheck(p->method[q] != m, job->comm, BO_ERR_INPUT, "option -fcam_methods: '%s' twice; expected each method once", tok);
-    p->method[p->nmethods++] = m;
-  }
-  PetscCheck(p->nmethods >= 1, job->comm, BO_ERR_INPUT, "option -fcam_methods: empty; expected at least one method");
+  PetscCall(bo_job_parse_names(job, "fcam_methods", p->methods, MAX_METHODS, method_names, MAX_METHODS, p->method, &p->nmethods));
   PetscFunctionReturn(0);
 }
 
@@ -294,21 +283,15 @@ static PetscErrorCode pool_shard(bo_job *job, const fcam_params *p, const bo_sce
  * so training and test scenes see the same filters. */
 static PetscErrorCode rebuild_opts(bo_job *job, const fcam_params *p, int64_t H, int64_t W, bo_feat2d_opts *o, int64_t *d)
 {
-  char buf[128], *save, *tok, *end;
 
   PetscFunctionBeginUser;
   bo_feat2d_defaults(o);
   o->position = PETSC_FALSE;
   o->nfilters = (int)p->cls_filters;
   o->seed = (uint64_t)job->seed;
-  o->nscales = 0;
-  snprintf(buf, sizeof buf, "%s", p->cls_sigma);
-  for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    const double v = strtod(tok, &end);
-    PetscCheck(*end == 0 && o->nscales < BO_FEAT2D_MAX_SCALES && v >= 0 && ceil(3 * PetscMax(v, 1.0)) < PetscMin(H, W), job->comm, BO_ERR_INPUT, "option -fcam_classifier_sigma: '%s'; expected at most %d scales >= 0 with 3 sigma below the scene side %lld", p->cls_sigma, BO_FEAT2D_MAX_SCALES, (long long)PetscMin(H, W));
-    o->sigma[o->nscales++] = v;
-  }
-  PetscCheck(o->nscales >= 1, job->comm, BO_ERR_INPUT, "option -fcam_classifier_sigma: empty; expected at least one scale");
+  PetscCall(bo_job_parse_reals(job, "fcam_classifier_sigma", p->cls_sigma, 0, BO_FEAT2D_MAX_SCALES, o->sigma, &o->nscales));
+  for (int i = 0; i < o->nscales; i++)
+    PetscCheck(ceil(3 * PetscMax(o->sigma[i], 1.0)) < PetscMin(H, W), job->comm, BO_ERR_INPUT, "option -fcam_classifier_sigma: %g; expected scales with 3 sigma below the scene side %lld", o->sigma[i], (long long)PetscMin(H, W));
   PetscCall(bo_feat2d_channels(o, 1, d));
   PetscFunctionReturn(0);
 }

@@ -92,5 +92,5 @@ expect_error "fcam: a CRF stride not dividing the scene" 1 'option -fcam_crf_str
 expect_error "fcam: CAMs that are not a CAM file" 1 'test\.h5: no cam_height' "$O" 2 "${UP[@]}" -fcam_cams "$D/test.h5" -output "$O/x.h5"
 expect_error "fcam: more scenes than CAMs"     1 'cam1\.h5: CAMs of 7 scenes; expected one for each of the 40 scenes' "$O" 3 "${UP[@]}" -input "$D/train.h5" -output "$O/x.h5"
 expect_error "fcam: even seed windows"         1 'option -fcam_sl_max/sl_min/ksz/erode/min_p' "$O" 1 "${UP[@]}" -fcam_ksz 4 -output "$O/x.h5"
-expect_error "fcam: a classifier scale too large for the scene" 1 "option -fcam_classifier_sigma: '1,20'" "$O" 2 "${RB[@]}" -fcam_classifier_sigma 1,20 -output "$O/x.h5"
+expect_error "fcam: a classifier scale too large for the scene" 1 "option -fcam_classifier_sigma: 20\\.?; expected scales with 3 sigma below the scene side" "$O" 2 "${RB[@]}" -fcam_classifier_sigma 1,20 -output "$O/x.h5"
 expect_error "fcam: too many classifier filters" 1 'option -fcam_classifier_filters: 300; expected 0..256' "$O" 1 "${RB[@]}" -fcam_classifier_filters 300 -output "$O/x.h5"
