@@ -83,4 +83,16 @@ assert (s['/tasks/query'][()] == d['/tasks/query'][()]).all()
 p = s.attrs['tim_adm_precision']; p = p.decode() if isinstance(p, bytes) else p
 assert p == 'single', p
 print('single %.4f double %.4f' % (a, b))"
+# ... and in its rows form (n <= d: 3-way 1-shot 2 queries is 9 rows in 12 dimensions, solvers/tim.c)
+FSR=(-task fewshot -input "$D/feat.h5" -fewshot_classes 16-25 -fewshot_tasks 90 -fewshot_ways 3 -fewshot_shots 1 -fewshot_queries 2 -fewshot_method tim-adm -fewshot_save_tasks)
+for p in $RANKS; do run_np "$p" "${FSR[@]}" -fewshot_precision single -output "$D/fsr-$p.h5" || fail "single-precision tim-adm, rows form, at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "single-precision tim-adm, rows form: identical results at 1 and $p ranks" same_results "$D/fsr-1.h5" "$D/fsr-$p.h5"; done
+run_np 2 "${FSR[@]}" -output "$D/fsr-double.h5" || fail "double tim-adm, 3-way 1-shot" "$(cat "$D/err.txt")"
+check "single-precision tim-adm, rows form: predictions of at least 99% of the queries as double's" /usr/bin/python3 -c "
+import h5py
+s, d = h5py.File('$D/fsr-1.h5', 'r'), h5py.File('$D/fsr-double.h5', 'r')
+a, b = s['tim-adm/predictions'][()], d['tim-adm/predictions'][()]
+same = (a == b).mean()
+assert same >= 0.99, same
+print('rows form: %.4f of the predictions as double; accuracy %.4f vs %.4f' % (same, s['tim-adm'].attrs['mean_accuracy'], d['tim-adm'].attrs['mean_accuracy']))"
 expect_error "an unknown precision" 1 "option -fewshot_precision: 'half'; expected double or single" "$O" 2 "${E[@]}" -fewshot_classes 16-25 -fewshot_precision half
