@@ -102,10 +102,10 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
     PetscCall(bo_bound_run(&c->rows, k, c->A, c->w, &o, c->y, &c->energy, &c->its_done));
     break;
   case OP_EXCHANGE:
-    PetscCall(bo_graph_shared_exchange(&c->ws.shared));
+    PetscCall(bo_graph_shared_exchange(&c->ws.shared[0]));
     break;
   case OP_SPMM_SHARED:
-    bo_graph_shared_spmm(&c->ws.shared, c->b_sh);
+    bo_graph_shared_spmm(&c->ws.shared[0], c->b_sh);
     break;
   case OP_GATHER:
     PetscCall(bo_graph_gather_ghosts(c->w, k, c->y0, c->ghosts));
@@ -217,9 +217,9 @@ static PetscErrorCode bench(const args_t *a)
     PetscCall(hash_rows(comm, ds.n, local, k, c.y, &yhash));
     PetscCall(hash_rows(comm, ds.n, local, k, c.b, &bhash));
     PetscCall(hash_rows(comm, ds.n, local, k, c.b_ref, &bref_hash));
-    PetscCall(PetscArraycpy(c.ws.shared.rows, c.y0, local * k)); /* W*Y0 through the node's window */
-    PetscCall(bo_graph_shared_exchange(&c.ws.shared));
-    bo_graph_shared_spmm(&c.ws.shared, c.b_sh);
+    PetscCall(PetscArraycpy(c.ws.shared[0].rows, c.y0, local * k)); /* W*Y0 through the node's window */
+    PetscCall(bo_graph_shared_exchange(&c.ws.shared[0]));
+    bo_graph_shared_spmm(&c.ws.shared[0], c.b_sh);
     PetscCall(hash_rows(comm, ds.n, local, k, c.b_sh, &bsh_hash));
     ref_same = !rank ? bhash == bref_hash : 1;
     sh_same  = !rank ? bhash == bsh_hash : 1;
@@ -228,11 +228,11 @@ static PetscErrorCode bench(const args_t *a)
   }
 
   /* ghost rows: all of them (bytes a pure message exchange moves), and those still sent as messages */
-  int64_t mine[4] = {g.nghost, g.nsend, g.indptr[local], c.ws.shared.offnode_ghosts}, tot[4], mx[4];
+  int64_t mine[4] = {g.nghost, g.nsend, g.indptr[local], c.ws.shared[0].offnode_ghosts}, tot[4], mx[4];
   int     node_size = 1, node_max;
   PetscCallMPI(MPI_Allreduce(mine, tot, 4, MPI_INT64_T, MPI_SUM, comm));
   PetscCallMPI(MPI_Allreduce(mine, mx, 4, MPI_INT64_T, MPI_MAX, comm));
-  if (c.ws.shared.node != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_size(c.ws.shared.node, &node_size));
+  if (c.ws.shared[0].node != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_size(c.ws.shared[0].node, &node_size));
   PetscCallMPI(MPI_Allreduce(&node_size, &node_max, 1, MPI_INT, MPI_MAX, comm));
   if (!rank) {
     double la = loadavg(), energy = c.energy;

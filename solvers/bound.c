@@ -47,13 +47,11 @@ static void row_entropies(int64_t local, int64_t k, const double *y, double *ent
   }
 }
 
-/* The energy from per-row entropies: sum ent + y.a - (lambda/2) y.b, per tile then exactly. */
-static PetscErrorCode energy_from_entropies(MPI_Comm comm, const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, const double *ent, double lambda, double bound, double *energy)
+/* This rank's part of the energy from per-row entropies, sum ent + y.a - (lambda/2) y.b, per tile
+ * into the exact sum (reduced by the caller). */
+static PetscErrorCode energy_part(const bo_rows *rows, int64_t k, const double *a, const double *y, const double *b, const double *ent, double lambda, bo_exactsum sum)
 {
-  bo_exactsum sum;
-
   PetscFunctionBeginUser;
-  PetscCall(bo_exactsum_create(1, bound, &sum));
   for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
     int64_t lo, hi;
     double  part = 0;
@@ -68,8 +66,6 @@ static PetscErrorCode energy_from_entropies(MPI_Comm comm, const bo_rows *rows, 
     }
     PetscCall(bo_exactsum_add(sum, &part));
   }
-  PetscCall(bo_exactsum_allreduce(comm, sum, energy));
-  PetscCall(bo_exactsum_destroy(&sum));
   PetscFunctionReturn(0);
 }
 
@@ -109,30 +105,36 @@ PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, PetscBool share_node
   ws->graph = w;
   ws->k     = k;
   ws->local = local;
-  PetscCall(bo_graph_shared_create(w, k, share_node, &ws->shared));
+  for (int v = 0; v < 2; v++) PetscCall(bo_graph_shared_create(w, k, share_node, &ws->shared[v]));
   PetscCall(bo_graph_max_row_sum(w, &ws->wmax));
-  PetscCall(PetscMalloc2(PetscMax(1, local * k), &ws->b, PetscMax(1, local), &ws->ent));
+  PetscCall(PetscMalloc3(PetscMax(1, local * k), &ws->b, PetscMax(1, local), &ws->ent[0], PetscMax(1, local), &ws->ent[1]));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws)
 {
   PetscFunctionBeginUser;
-  if (ws->b) PetscCall(PetscFree2(ws->b, ws->ent));
-  if (ws->graph) PetscCall(bo_graph_shared_destroy(&ws->shared));
+  if (ws->b) PetscCall(PetscFree3(ws->b, ws->ent[0], ws->ent[1]));
+  if (ws->graph)
+    for (int v = 0; v < 2; v++) PetscCall(bo_graph_shared_destroy(&ws->shared[v]));
   PetscCall(PetscMemzero(ws, sizeof *ws));
   PetscFunctionReturn(0);
 }
 
-/* The iterate lives in ws->shared.rows (shared with the node's other ranks, who read it in their
- * W*Y); y is copied in at the start and out at the end.  Between one product and the next step,
- * which overwrites those rows, the energy's exact reduction is a collective on every rank: no rank
- * steps before every rank has finished reading. */
+/* Two iterates, each in a window shared with the node's other ranks (ws->shared[0], [1]), so that
+ * one collective per iteration is enough: the step writes the next iterate into the other buffer
+ * while a slower rank may still read the current one in its W*Y, and the energy's exact reduction
+ * comes after the step (it waits for the slowest rank's product and step together, where it used to
+ * separate them).  The next iteration's exchange (a node barrier) makes the new rows visible, and a
+ * buffer is written again only after the reduction that follows every rank's read of it.  When the
+ * reduction says stop, that last step is dropped: the result is the current iterate, as before
+ * (the same operations on the same values: bit-identical results). */
 PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a, bo_bound_work *ws, const bo_bound_opts *opts, double *y, double *energy, int *iterations)
 {
   int64_t   local = bo_rows_local(rows);
   bo_graph *w     = ws->graph;
-  double   *b = ws->b, *ent = ws->ent, *yw = ws->shared.rows, amax = 0, prev = 0, bound;
+  double   *b = ws->b, amax = 0, prev = 0, bound;
+  int       cur = 0;
   MPI_Comm  comm;
 
   PetscFunctionBeginUser;
@@ -143,22 +145,28 @@ PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &amax, 1, MPI_DOUBLE, MPI_MAX, comm));
   /* |y log y| <= 1/e per entry, |y.a| <= amax, |y.b| <= wmax per row */
   bound = (double)rows->n * ((double)k / 2.718281828459045 + amax + 0.5 * fabs(opts->lambda) * ws->wmax) + 1.0;
-  PetscCall(PetscArraycpy(yw, y, local * k));
-  row_entropies(local, k, yw, ent);
+  PetscCall(PetscArraycpy(ws->shared[cur].rows, y, local * k));
+  row_entropies(local, k, ws->shared[cur].rows, ws->ent[cur]);
   *iterations = 0;
   for (int it = 0;; it++) {
-    PetscCall(bo_graph_shared_exchange(&ws->shared));
-    bo_graph_shared_spmm(&ws->shared, b);
-    PetscCall(energy_from_entropies(comm, rows, k, a, yw, b, ent, opts->lambda, bound, energy));
+    const int   nxt = 1 - cur;
+    bo_exactsum sum;
+    PetscCall(bo_graph_shared_exchange(&ws->shared[cur]));
+    bo_graph_shared_spmm(&ws->shared[cur], b);
+    PetscCall(bo_exactsum_create(1, bound, &sum));
+    PetscCall(energy_part(rows, k, a, ws->shared[cur].rows, b, ws->ent[cur], opts->lambda, sum));
+    if (it < opts->max_it) bound_step(local, k, a, b, opts->lambda, ws->shared[nxt].rows, ws->ent[nxt]); /* dropped if we stop */
+    PetscCall(bo_exactsum_allreduce(comm, sum, energy));
+    PetscCall(bo_exactsum_destroy(&sum));
     /* it counts steps taken; the reference computes its E_i after step i + 1 and tests i > 1, so the
      * first comparison is E(Y_3) against E(Y_2): at least three steps, as there. */
     if (it > 2 && fabs(*energy - prev) <= opts->tol * fabs(prev)) break;
     if (it >= opts->max_it) break;
     prev = *energy;
-    bound_step(local, k, a, b, opts->lambda, yw, ent);
+    cur  = nxt;
     (*iterations)++;
   }
-  PetscCall(PetscArraycpy(y, yw, local * k));
+  PetscCall(PetscArraycpy(y, ws->shared[cur].rows, local * k));
   PetscFunctionReturn(0);
 }
 

@@ -54,8 +54,8 @@ typedef struct {
   bo_graph       *graph;
   int64_t         k, local;
   double          wmax;       /* bo_graph_max_row_sum of graph */
-  double         *b, *ent;
-  bo_graph_shared shared;
+  double         *b, *ent[2];   /* W Y; the rows' entropies of each iterate */
+  bo_graph_shared shared[2];    /* two iterates: the current one and the next (bo_bound_run_work) */
 } bo_bound_work;
 PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, PetscBool share_node, bo_bound_work *ws);
 PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a, bo_bound_work *ws, const bo_bound_opts *opts, double *y, double *energy, int *iterations);

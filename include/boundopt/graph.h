@@ -65,7 +65,9 @@ void           bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, 
  *   barrier, plus the off-node Alltoallv when there is one); bo_graph_shared_spmm (local: b =
  *   W Y, bit-identical to bo_graph_spmm, hence to any rank count).  Rows of sh->rows must not
  *   be written again until every rank of the node has finished its bo_graph_shared_spmm: callers
- *   put a collective on g->comm in between (bo_bound_run_work's energy reduction does).
+ *   put a collective on g->comm in between (bo_bound_run_work keeps two iterates, each in its own
+ *   bo_graph_shared, and writes one only after the energy reduction that follows every rank's
+ *   product of it).
  * The graph must outlive sh and not change. */
 typedef struct {
   bo_graph  *graph;
