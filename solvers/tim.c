@@ -410,6 +410,17 @@ static inline __attribute__((always_inline)) float sum_rows(const float *x, int6
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
+/* sum_i a_i b_i in sum_rows' lane order (products rounded, then added: no fmaf, as sum_rows). */
+static inline __attribute__((always_inline)) float dot_rows(const float *a, const float *b, int64_t n)
+{
+  float   l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i    = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int t = 0; t < 8; t++) l[t] += a[i + t] * b[i + t];
+  for (; i < n; i++) l[0] += a[i] * b[i];
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
 /* x (k x n, ld n) = Z W^T on entry: leaves x = the shifted logits tau (x - wn/2) - max_c, p =
  * exp(x) / s, s (n) = the rows' sums of exp(x). */
 ROWLOOP static void softmax_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64_t k, float tau, const float *hw, float *x, float *p, float *s, float *hi)
@@ -433,19 +444,10 @@ ROWLOOP static void softmax_f32(const bo_tim_kernels_f32 *kern, int64_t n, int64
     for (int64_t i = 0; i < n; i++) p[c * n + i] *= hi[i];
 }
 
-/* hw_c = |w_c|^2 / 2 in 8 lanes (feature j into lane j % 8, the d % 8 tail into lane 0), summed as
- * sum_rows; multiplies and adds, not fmaf: the default clone has no FMA and would call libm. */
+/* hw_c = |w_c|^2 / 2 (dot_rows: the same bits in both clones). */
 ROWLOOP static void half_sqnorms_f32(int64_t k, int64_t d, const float *w, float *hw)
 {
-  for (int64_t c = 0; c < k; c++) {
-    const float *wc   = w + c * d;
-    float        l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t      j    = 0;
-    for (; j + 8 <= d; j += 8)
-      for (int t = 0; t < 8; t++) l[t] += wc[j + t] * wc[j + t];
-    for (; j < d; j++) l[0] += wc[j] * wc[j];
-    hw[c] = 0.5f * (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
-  }
+  for (int64_t c = 0; c < k; c++) hw[c] = 0.5f * dot_rows(w + c * d, w + c * d, d);
 }
 
 /* The q-update (tim.h) on the queries: q (k x nq, ld nq) from the shifted logits xq and probabilities
@@ -496,17 +498,6 @@ ROWLOOP static void adm_coefficients_f32(int64_t ns, int64_t nq, int64_t k, cons
     for (int64_t i = 0; i < nq; i++) gc[ns + i] = cq * (qc[i] - pc[ns + i]);
     sums[3 * c] = sum_rows(pc, ns), sums[3 * c + 1] = sum_rows(pc + ns, nq), sums[3 * c + 2] = sum_rows(qc, nq);
   }
-}
-
-/* sum_i a_i b_i in sum_rows' lane order (products rounded, then added: no fmaf, as sum_rows). */
-static inline __attribute__((always_inline)) float dot_rows(const float *a, const float *b, int64_t n)
-{
-  float   l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i    = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int t = 0; t < 8; t++) l[t] += a[i + t] * b[i + t];
-  for (; i < n; i++) l[0] += a[i] * b[i];
-  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
 /* The rows form (see adm_run_f32): on entry x_c = K C_c; leaves x_c = K C_c + s_c u_c, the logits
@@ -606,8 +597,7 @@ static PetscErrorCode work_f32_create(const task *t, const double *w, work_f32 *
   for (int64_t i = 0; i < k * d; i++) ws->w0[i] = (float)w[i];
   ws->kern->crosst(n, d, ws->zt, n, n, ws->z, n, ws->basis); /* K[c n + i] = z_i . z_c = K[i n + c] */
   ws->kern->crosst(n, d, ws->zt, n, k, ws->w0, n, ws->u);
-  half_sqnorms_f32(k, d, ws->w0, ws->n0);
-  for (int64_t c = 0; c < k; c++) ws->n0[c] *= 2, ws->sc[c] = 1;
+  for (int64_t c = 0; c < k; c++) ws->n0[c] = dot_rows(ws->w0 + c * d, ws->w0 + c * d, d), ws->sc[c] = 1;
   memset(ws->w, 0, sizeof *ws->w * (size_t)(k * n));
   PetscFunctionReturn(0);
 }

@@ -367,16 +367,6 @@ const bo_tim_kernels *bo_tim_kernels_best(void)
 
 /* ================================================================ single precision (8 lanes) */
 
-float bo_tim_dotf(const float *u, const float *v, int64_t d)
-{
-  float   lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j       = 0;
-  for (; j + 8 <= d; j += 8)
-    for (int l = 0; l < 8; l++) lane[l] = fmaf(u[j + l], v[j + l], lane[l]);
-  for (; j < d; j++) lane[0] = fmaf(u[j], v[j], lane[0]);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
 #define EXPF_LO    -104.0f
 #define EXPF_HI    88.7f
 #define LOG2EF     1.44269504088896341f
@@ -452,12 +442,6 @@ static inline __attribute__((always_inline)) float logf1_body(float y)
 
 float bo_tim_logf1(float y) { return logf1_body(y); }
 
-static void crossf_portable(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x)
-{
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t c = 0; c < k; c++) x[c * ldx + i] = bo_tim_dotf(z + i * d, w + c * d, d);
-}
-
 static void gatherf_portable(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out)
 {
   memset(out, 0, sizeof *out * (size_t)(k * d));
@@ -489,81 +473,10 @@ static void logf_portable(int64_t n, const float *x, float *y)
   for (int64_t i = 0; i < n; i++) y[i] = logf1_body(x[i]);
 }
 
-/* The 8-lane reduction of dotf for rows r and r + 1 at once: hadd(a, b) = (a01, a23, b01, b23 |
- * a45, a67, b45, b67); hadd again gives (a0123, b0123, .. | a4567, b4567, ..); the halves' sum
- * holds both dots in its low two lanes. */
-AVX2 INLINE __m128 reduce8x2(__m256 a, __m256 b)
-{
-  const __m256 h1 = _mm256_hadd_ps(a, b), h2 = _mm256_hadd_ps(h1, h1);
-  return _mm_add_ps(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1));
-}
-
-AVX2 INLINE void crossf_block(const int R, const int P, int64_t d, const float *z, const float *w, int64_t ldx, float *x)
-{
-  __m256  acc[ROWS][CLASSES];
-  int64_t j = 0;
-
-#pragma GCC unroll 8
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) acc[r][p] = _mm256_setzero_ps();
-#pragma GCC unroll 2
-  for (; j + 8 <= d; j += 8) {
-    __m256 zv[ROWS];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) zv[r] = _mm256_loadu_ps(z + r * d + j);
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-      const __m256 wv = _mm256_loadu_ps(w + p * d + j);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; r++) acc[r][p] = _mm256_fmadd_ps(zv[r], wv, acc[r][p]);
-    }
-  }
-  if (j == d) {
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-      const __m128 s = reduce8x2(acc[0][p], acc[R - 1][p]);
-      if (R == 2) _mm_storel_pi((__m64 *)(void *)(x + p * ldx), s);
-      else _mm_store_ss(x + p * ldx, s);
-    }
-    return;
-  }
-  for (int r = 0; r < R; r++)
-    for (int p = 0; p < P; p++) {
-      float lane[8];
-      _mm256_storeu_ps(lane, acc[r][p]);
-      for (int64_t t = j; t < d; t++) lane[0] = fmaf(z[r * d + t], w[p * d + t], lane[0]);
-      x[p * ldx + r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-    }
-}
-
-AVX2 static void crossf_avx2(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x)
-{
-  for (int64_t i = 0; i < n; i += ROWS) {
-    const int R = n - i >= ROWS ? ROWS : 1;
-    for (int64_t c = 0; c < k; c += CLASSES) {
-      const int    P  = k - c >= CLASSES ? CLASSES : (int)(k - c);
-      const float *zi = z + i * d, *wc = w + c * d;
-      float       *xi = x + c * ldx + i;
-      switch (R * 8 + P) {
-      case 2 * 8 + 5: crossf_block(2, 5, d, zi, wc, ldx, xi); break;
-      case 2 * 8 + 4: crossf_block(2, 4, d, zi, wc, ldx, xi); break;
-      case 2 * 8 + 3: crossf_block(2, 3, d, zi, wc, ldx, xi); break;
-      case 2 * 8 + 2: crossf_block(2, 2, d, zi, wc, ldx, xi); break;
-      case 2 * 8 + 1: crossf_block(2, 1, d, zi, wc, ldx, xi); break;
-      case 1 * 8 + 5: crossf_block(1, 5, d, zi, wc, ldx, xi); break;
-      case 1 * 8 + 4: crossf_block(1, 4, d, zi, wc, ldx, xi); break;
-      case 1 * 8 + 3: crossf_block(1, 3, d, zi, wc, ldx, xi); break;
-      case 1 * 8 + 2: crossf_block(1, 2, d, zi, wc, ldx, xi); break;
-      default: crossf_block(1, 1, d, zi, wc, ldx, xi); break;
-      }
-    }
-  }
-}
-
 /* crosst on V vectors of 8 rows (V = 1 or 2; with a mask, V = 1 and the rows the mask selects) x P
  * classes: the features run down the rows of zt, so each lane is one row's sequential fma chain
- * and no horizontal reduction is needed (crossf's hadds cost as much as its fmas at d = 64). */
+ * and no horizontal reduction is needed (a row-major 8-lane dot's hadds cost as much as its fmas
+ * at d = 64). */
 AVX2 INLINE void crosstf_block(const int V, const int P, int masked, __m256i mask, int64_t d, const float *zt, int64_t ldz, const float *w, int64_t ldx, float *x)
 {
   __m256 acc[2][CLASSES];
@@ -755,8 +668,8 @@ AVX2 static void logf_avx2(int64_t n, const float *x, float *y)
   for (; i < n; i++) y[i] = logf1_body(x[i]);
 }
 
-static const bo_tim_kernels_f32 portable_f32 = {"portable", crossf_portable, crosstf_portable, gatherf_portable, expf_portable, logf_portable};
-static const bo_tim_kernels_f32 avx2_f32     = {"avx2", crossf_avx2, crosstf_avx2, gatherf_avx2, expf_avx2, logf_avx2};
+static const bo_tim_kernels_f32 portable_f32 = {"portable", crosstf_portable, gatherf_portable, expf_portable, logf_portable};
+static const bo_tim_kernels_f32 avx2_f32     = {"avx2", crosstf_avx2, gatherf_avx2, expf_avx2, logf_avx2};
 
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void) { return &portable_f32; }
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void) { return bo_tim_kernels_avx2() ? &avx2_f32 : NULL; }

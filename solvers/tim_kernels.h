@@ -55,14 +55,11 @@ double bo_tim_log1(double y);
 /* Single precision (the TIM-ADM float32 path, tim.h: bo_tim_opts.precision).  The same role as
  * above with 8-lane vectors and fmaf; outputs and coefficients are class-major (entry (i, c) at
  * c ld + i) so that the per-row loops of tim.c run along contiguous rows of one class.
- *   dotf(u, v, d): 8 lanes; lane l = fmaf(u[j], v[j], lane l) over j = l, l + 8, ... (j + 8 <= d
- *                  blocks), then the d % 8 tail into lane 0 in order, result
- *                  ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
- *   cross:         x[c ldx + i] = dotf(z_i, w_c),  i < n, c < k  (ldx >= n).
- *   crosst:        the same products from the transposed rows zt (d x ldz, feature j of row i at
- *                  zt[j ldz + i], ldz >= n), summed in feature order:
+ *   crosst:        the cross products z_i . w_c from the transposed rows zt (d x ldz, feature j of
+ *                  row i at zt[j ldz + i], ldz >= n), summed in feature order (i < n, c < k, ldx >= n):
  *                  x[c ldx + i] = fmaf(zt[(d-1) ldz + i], w[c d + d-1], ... fmaf(zt[i], w[c d], 0)).
- *                  Not the same bits as cross; faster for small k (no horizontal sums).
+ *                  Each lane is one row's chain: no horizontal sums (which cost as much as the
+ *                  multiplies of a row-major 8-lane dot at d = 64).
  *   gather:        out[c d + j] = fmaf(g[c ldg + n-1], z[n-1][j], ... fmaf(g[c ldg], z[0][j], 0)).
  *   exp:           e^x for x = n ln2 + r (n = rint(x / ln2), Cody-Waite r with ln2 = 0.693359375
  *                  - 2.12194440e-4), the Taylor polynomial of degree 7 in r (Horner with fmaf),
@@ -75,7 +72,6 @@ double bo_tim_log1(double y);
  * On a CPU without FMA the portable kernels call libm's software fmaf(); the bits stay identical. */
 typedef struct {
   const char *name; /* "portable" or "avx2" */
-  void (*cross)(int64_t n, int64_t d, const float *z, int64_t k, const float *w, int64_t ldx, float *x);
   void (*crosst)(int64_t n, int64_t d, const float *zt, int64_t ldz, int64_t k, const float *w, int64_t ldx, float *x);
   void (*gather)(int64_t n, int64_t d, const float *z, int64_t k, const float *g, int64_t ldg, float *out);
   void (*exp)(int64_t n, const float *x, float *y);
@@ -86,7 +82,6 @@ const bo_tim_kernels_f32 *bo_tim_kernels_f32_best(void);
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_portable(void);
 /* NULL when the CPU lacks AVX2 or FMA. */
 const bo_tim_kernels_f32 *bo_tim_kernels_f32_avx2(void);
-float bo_tim_dotf(const float *u, const float *v, int64_t d);
 float bo_tim_expf1(float x);
 float bo_tim_logf1(float y);
 #endif
