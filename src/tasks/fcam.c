@@ -141,7 +141,6 @@ static PetscErrorCode read_options(bo_job *job, fcam_params *p)
 
 static PetscErrorCode check_options(bo_job *job, fcam_params *p)
 {
-
   PetscFunctionBeginUser;
   PetscCheck(!strcmp(p->stage, "cam") || !strcmp(p->stage, "upscale"), job->comm, BO_ERR_INPUT, "option -fcam_stage: '%s'; expected cam or upscale", p->stage);
   PetscCheck(p->scenes >= 0 && p->train_scenes >= 0, job->comm, BO_ERR_INPUT, "option -fcam_scenes/train_scenes: %d/%d; expected counts >= 0 (0: all)", (int)p->scenes, (int)p->train_scenes);
@@ -283,7 +282,6 @@ static PetscErrorCode pool_shard(bo_job *job, const fcam_params *p, const bo_sce
  * so training and test scenes see the same filters. */
 static PetscErrorCode rebuild_opts(bo_job *job, const fcam_params *p, int64_t H, int64_t W, bo_feat2d_opts *o, int64_t *d)
 {
-
   PetscFunctionBeginUser;
   bo_feat2d_defaults(o);
   o->position = PETSC_FALSE;

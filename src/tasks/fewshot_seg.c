@@ -93,7 +93,6 @@ static PetscErrorCode read_options(bo_job *job, fsseg_params *p)
 
 static PetscErrorCode check_options(bo_job *job, fsseg_params *p)
 {
-
   PetscFunctionBeginUser;
   PetscCall(bo_job_parse_names(job, "fsseg_method", p->methods, BO_REPRI_NMODES, bo_repri_mode_names, BO_REPRI_NMODES, p->method, &p->nmethods));
   PetscCheck(p->shots >= 1 && p->shots <= 64, job->comm, BO_ERR_INPUT, "option -fsseg_shots: %d; expected 1..64", (int)p->shots);

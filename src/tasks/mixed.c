@@ -103,7 +103,6 @@ static PetscErrorCode read_options(bo_job *job, mixed_params *p)
 
 static PetscErrorCode check_options(bo_job *job, mixed_params *p)
 {
-
   PetscFunctionBeginUser;
   PetscCall(bo_job_parse_names(job, "mixed_method", p->methods, V_COUNT, variant_names, V_COUNT, p->method, &p->nmethods));
   PetscCheck(!strcmp(p->kd, "paper") || !strcmp(p->kd, "code"), job->comm, BO_ERR_INPUT, "option -mixed_kd: '%s'; expected paper or code", p->kd);
