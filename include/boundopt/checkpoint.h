@@ -34,6 +34,9 @@ typedef struct {
  * identity of dataset.h. */
 #define BO_HASH_SEED 1469598103934665603ULL
 uint64_t bo_hash_bytes(uint64_t h, const void *data, size_t len);
+/* An input file's identity for the job hash: its resolved path, size and mtime (when stat works)
+ * and the nshape extents the job read from it, hashed.  Local (no communication). */
+uint64_t bo_file_identity(const char *path, const int64_t *shape, int nshape);
 
 /* Hash of the options database (minus run-only options) and the input identity. */
 PetscErrorCode bo_checkpoint_job_hash(uint64_t input_identity, uint64_t *hash);

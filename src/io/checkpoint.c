@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Options that say how to run, not what to compute: exact names, and families by prefix. */
@@ -28,6 +29,20 @@ uint64_t bo_hash_bytes(uint64_t h, const void *data, size_t len)
   const unsigned char *p = data;
   for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ULL; /* FNV-1a */
   return h;
+}
+
+uint64_t bo_file_identity(const char *path, const int64_t *shape, int nshape)
+{
+  struct stat st;
+  char        real[PETSC_MAX_PATH_LEN];
+  uint64_t    h = BO_HASH_SEED;
+  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+  h = bo_hash_bytes(h, real, strlen(real));
+  if (!stat(path, &st)) {
+    int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+    h = bo_hash_bytes(h, facts, sizeof facts);
+  }
+  return bo_hash_bytes(h, shape, (size_t)nshape * sizeof *shape);
 }
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

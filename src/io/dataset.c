@@ -6,22 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-static uint64_t input_identity(const char *path, int64_t n, int64_t d)
-{
-  struct stat st;
-  char        real[PETSC_MAX_PATH_LEN];
-  uint64_t    h = BO_HASH_SEED;
-  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
-  h = bo_hash_bytes(h, real, strlen(real));
-  if (!stat(path, &st)) {
-    int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    h = bo_hash_bytes(h, facts, sizeof facts);
-  }
-  h = bo_hash_bytes(h, &n, sizeof n);
-  return bo_hash_bytes(h, &d, sizeof d);
-}
 
 static const char *class_name(H5T_class_t c)
 {
@@ -167,7 +151,7 @@ PetscErrorCode bo_dataset_read(MPI_Comm comm, const char *path, const bo_dataset
     PetscCall(first_nonfinite_row(ds, &bad_row, &bad_col));
     PetscCheck(bad_row < 0, comm, BO_ERR_INPUT, "%s: /features row %lld, column %lld is NaN or Inf; expected finite features", path, (long long)bad_row, (long long)bad_col);
   }
-  ds->identity = input_identity(path, n, d);
+  ds->identity = bo_file_identity(path, (const int64_t[]){n, d}, 2);
   PetscFunctionReturn(0);
 }
 

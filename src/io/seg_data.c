@@ -9,25 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 const char *const bo_seg_metric_names[BO_SEG_NMETRICS] = {"dice_fg", "dice_bg", "iou_fg", "prop_true", "prop_soft", "prop_hard", "prop_err_soft", "prop_err_hard", "ce", "kl", "ce_minus_kl"};
-
-/* As the identity of dataset.h: the resolved path, size and mtime, and the geometry. */
-static uint64_t scene_file_identity(const char *path, const bo_scene_file *sf)
-{
-  struct stat   st;
-  char          real[PETSC_MAX_PATH_LEN];
-  uint64_t      h       = BO_HASH_SEED;
-  const int64_t shape[4] = {sf->S, sf->h, sf->w, sf->F};
-  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
-  h = bo_hash_bytes(h, real, strlen(real));
-  if (!stat(path, &st)) {
-    int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    h = bo_hash_bytes(h, facts, sizeof facts);
-  }
-  return bo_hash_bytes(h, shape, sizeof shape);
-}
 
 PetscErrorCode bo_scene_file_probe(MPI_Comm comm, hid_t f, const char *path, PetscBool need_features, bo_scene_file *sf)
 {
@@ -77,7 +60,7 @@ PetscErrorCode bo_scene_file_probe(MPI_Comm comm, hid_t f, const char *path, Pet
     PetscCheck(fi.cls == H5T_FLOAT && fi.dims[0] == mi.dims[0], comm, BO_ERR_INPUT, "%s: /features holds %lld scenes of %s; expected float feature fields of the %lld scenes of /masks", path, (long long)fi.dims[0], fi.cls == H5T_FLOAT ? "floats" : "non-floats", (long long)sf->S);
     sf->F = F;
   }
-  sf->identity = scene_file_identity(path, sf);
+  sf->identity = bo_file_identity(path, (const int64_t[]){sf->S, sf->h, sf->w, sf->F}, 4);
   PetscFunctionReturn(0);
 }
 

@@ -158,29 +158,19 @@ static PetscErrorCode check_options(bo_job *job, fcam_params *p)
 }
 
 /* Rows [lo, hi) of a dataset S x (anything): its trailing dimensions must hold rowlen values (so a
- * scenes file storing S x (H W) or S x H x W reads the same).  Independent read. */
+ * scenes file storing S x (H W) or S x H x W reads the same; bo_h5_read_rows copies whole rows).
+ * The row count is checked here first, for a message that names the file's shortfall.  Collective. */
 static PetscErrorCode read_rows_any(bo_job *job, hid_t f, const char *path, const char *name, hid_t memtype, int64_t rowlen, int64_t lo, int64_t hi, void *buf)
 {
   bo_h5_info info;
-  int64_t    prod = 1;
+  int64_t    prod = 1, need;
 
   PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(&hi, &need, 1, MPI_INT64_T, MPI_MAX, job->comm)); /* every rank raises it, or none: the read is collective */
   PetscCall(bo_h5_dataset_info(f, path, name, &info));
   for (int k = 1; k < info.rank; k++) prod *= (int64_t)info.dims[k];
-  PetscCheck(info.rank >= 1 && prod == rowlen && (int64_t)info.dims[0] >= hi, job->comm, BO_ERR_INPUT, "%s: %s has %lld rows of %lld values; expected at least %lld rows of %lld", path, name, (long long)info.dims[0], (long long)prod, (long long)hi, (long long)rowlen);
-  hid_t   d = H5Dopen2(f, name, H5P_DEFAULT), fs = H5Dget_space(d);
-  hsize_t start[4] = {(hsize_t)lo, 0, 0, 0}, count[4] = {(hsize_t)(hi - lo), 0, 0, 0}, mcount = (hsize_t)((hi - lo) * rowlen);
-  for (int k = 1; k < info.rank; k++) count[k] = info.dims[k];
-  hid_t  ms = H5Screate_simple(1, &mcount, NULL);
-  herr_t st = 0;
-  if (hi > lo) {
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    st = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf);
-  }
-  H5Sclose(ms);
-  H5Sclose(fs);
-  H5Dclose(d);
-  PetscCheck(st >= 0, PETSC_COMM_SELF, BO_ERR_INPUT, "%s: reading %s rows %lld..%lld failed; expected a complete file", path, name, (long long)lo, (long long)hi);
+  PetscCheck(info.rank >= 1 && prod == rowlen && (int64_t)info.dims[0] >= need, job->comm, BO_ERR_INPUT, "%s: %s has %lld rows of %lld values; expected at least %lld rows of %lld", path, name, (long long)info.dims[0], (long long)prod, (long long)need, (long long)rowlen);
+  PetscCall(bo_h5_read_rows(f, name, memtype, rowlen, lo, hi, buf));
   PetscFunctionReturn(0);
 }
 
