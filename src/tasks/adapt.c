@@ -77,7 +77,7 @@ static PetscErrorCode read_options(bo_job *job, adapt_params *p)
 
 static PetscErrorCode check_options(bo_job *job, adapt_params *p)
 {
-  char *end;
+  int nw;
 
   PetscFunctionBeginUser;
   PetscCall(bo_job_parse_names(job, "adapt_method", p->methods, A_COUNT, method_names, A_COUNT, p->method, &p->nmethods));
@@ -87,10 +87,8 @@ static PetscErrorCode check_options(bo_job *job, adapt_params *p)
   PetscCheck(p->prior_fg < 0 || p->prior_fg < 1, job->comm, BO_ERR_INPUT, "option -adapt_prior_fg: %g; expected a fraction below 1 (or < 0 for the source's)", (double)p->prior_fg);
   PetscCheck(!strcmp(p->kl, "pred_prior") || !strcmp(p->kl, "prior_pred"), job->comm, BO_ERR_INPUT, "option -adapt_kl: '%s'; expected pred_prior or prior_pred", p->kl);
   PetscCheck(!strcmp(p->prop, "mean") || !strcmp(p->prop, "maxnorm"), job->comm, BO_ERR_INPUT, "option -adapt_prop: '%s'; expected mean or maxnorm", p->prop);
-  p->class_w[0] = strtod(p->weights, &end);
-  PetscCheck(*end == ',', job->comm, BO_ERR_INPUT, "option -adapt_weights: '%s'; expected two weights w_bg,w_fg", p->weights);
-  p->class_w[1] = strtod(end + 1, &end);
-  PetscCheck(!*end && p->class_w[0] >= 0 && p->class_w[1] >= 0, job->comm, BO_ERR_INPUT, "option -adapt_weights: '%s'; expected two weights >= 0, w_bg,w_fg", p->weights);
+  PetscCall(bo_job_parse_reals(job, "adapt_weights", p->weights, 0, 2, p->class_w, &nw));
+  PetscCheck(nw == 2, job->comm, BO_ERR_INPUT, "option -adapt_weights: '%s'; expected two weights w_bg,w_fg", p->weights);
   PetscFunctionReturn(0);
 }
 

@@ -149,6 +149,9 @@ for m in ('entropy', 'sfda', 'sfda-true', 'oracle'):
     assert a[m + '/loss'].shape == (5,) and a[m + '/eval/metrics'].shape == (5, 11) and not np.array_equal(a[m + '/weights'][:], s['ce/weights'][:])
 assert np.all(a['entropy/loss_terms'][:, 1] == 0) and np.all(a['sfda/loss_terms'][:, 1] > 0)"
 expect_error "adapt: an unknown method"     1 "option -adapt_method: 'tent'; expected none, entropy" "$O" 1 "${AD[@]}" -output "$O/a.h5" -adapt_method sfda,tent
+expect_error "adapt: one class weight"       1 "option -adapt_weights: '2'; expected two weights w_bg,w_fg" "$O" 2 "${AD[@]}" -output "$O/a.h5" -adapt_weights 2
+expect_error "adapt: a negative class weight" 1 "option -adapt_weights: '-1'; expected numbers >= 0" "$O" 1 "${AD[@]}" -output "$O/a.h5" -adapt_weights 1,-1
+expect_error "adapt: three class weights"    1 'option -adapt_weights: more than 2 values' "$O" 3 "${AD[@]}" -output "$O/a.h5" -adapt_weights 1,1,1
 expect_error "adapt: no source head"        1 'option -adapt_source: missing' "$O" 1 -task adapt -input "$D/tgt.h5" -output "$O/a.h5"
 expect_error "adapt: a head not in the source" 1 "seg1\.h5: no /focal/weights; expected train-seg results" "$O" 3 "${AD[@]}" -output "$O/a.h5" -adapt_head focal
 expect_error "adapt: a head for other channels" 1 'seg1\.h5: /ce/weights has 30 weights; expected 22' "$O" 1 "${AD[@]}" -input "$D/f10.h5" -output "$O/a.h5"
