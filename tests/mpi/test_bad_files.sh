@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Bad input files that other scripts do not cover: a kNN graph file, a scenes file, an HDF5 image
+# and a trained network, each made valid first (by the task that writes it, or by h5py for the
+# image) and then broken in one way with h5py.  Each gets one line "boundopt: <file>: <problem>;
+# expected <what>", exit 1 on every rank, and no file left behind; the rank count varies (1, 2, 3)
+# because several of these checks run per rank's slice and must still end on every rank.
+source "$(dirname "$0")/../lib.sh"
+D=$SCRATCH/in
+O=$SCRATCH/out
+mkdir -p "$D" "$O"
+PY=/usr/bin/python3
+FM=/usr/share/datasets/fashion-mnist
+TEX=jobs/data/textures
+
+# --- kNN graph files (read by task cluster with -cluster_graph)
+"$TOOLS/mkfeatures" "$D/blobs.h5" -n 300 -d 6 -classes 3 -seed 5 -sep 8
+run_np 2 -task knn -input "$D/blobs.h5" -output "$D/g.h5" -knn_k 5 || fail "knn graph for the bad-graph cases" "$(cat "$SCRATCH/err.txt")"
+$PY - "$D" <<'EOF' || fail "make the broken graph files" "h5py failed"
+import h5py, numpy as np, shutil, sys
+d = sys.argv[1]
+def broken(name, change):
+    shutil.copy(f"{d}/g.h5", f"{d}/{name}.h5")
+    with h5py.File(f"{d}/{name}.h5", "r+") as f:
+        change(f)
+def replace(f, name, values):
+    del f[name]
+    f[name] = values
+def gtype(f):       replace(f, "/graph/data", f["/graph/data"][:].astype(np.int32))
+def goffsets(f):    p = f["/graph/indptr"][:]; p[-1] += 1000; replace(f, "/graph/indptr", p)
+def gdecrease(f):   p = f["/graph/indptr"][:]; p[150] = p[148]; replace(f, "/graph/indptr", p)
+def gcolumn(f):     i = f["/graph/indices"][:]; p = f["/graph/indptr"][:]; i[p[250]] = 300; replace(f, "/graph/indices", i)
+def gunsorted(f):   i = f["/graph/indices"][:]; p = f["/graph/indptr"][:]; a = p[10]; i[a], i[a + 1] = i[a + 1], i[a]; replace(f, "/graph/indices", i)
+for name, change in (("gtype", gtype), ("goffsets", goffsets), ("gdecrease", gdecrease), ("gcolumn", gcolumn), ("gunsorted", gunsorted)):
+    broken(name, change)
+EOF
+CL=(-task cluster -input "$D/blobs.h5" -output "$O/c.h5" -cluster_k 3 -cluster_method slk-ms)
+expect_error "graph: a features file given as the graph" 1 'blobs\.h5: no /graph/indptr, /graph/indices and /graph/data; expected a graph file' "$O" 2 "${CL[@]}" -cluster_graph "$D/blobs.h5"
+expect_error "graph: integer weights" 1 'gtype\.h5: /graph datasets of the wrong shape or type; expected 1-d integer indptr and indices and 1-d float data' "$O" 1 "${CL[@]}" -cluster_graph "$D/gtype.h5"
+expect_error "graph: offsets past the nonzeros (last rank's slice, every rank ends)" 1 'goffsets\.h5: /graph/indptr offsets outside \[0, [0-9]+\] \(rank 2.s rows\)' "$O" 3 "${CL[@]}" -cluster_graph "$D/goffsets.h5"
+expect_error "graph: decreasing offsets" 1 'gdecrease\.h5: /graph/indptr decreases at row 149; expected non-decreasing offsets' "$O" 2 "${CL[@]}" -cluster_graph "$D/gdecrease.h5"
+expect_error "graph: a column beyond N" 1 'gcolumn\.h5: /graph/indices: column 300 in row 250; expected 0 <= column < n = 300' "$O" 3 "${CL[@]}" -cluster_graph "$D/gcolumn.h5"
+expect_error "graph: unsorted columns in a row" 1 'gunsorted\.h5: /graph/indices: row 10 is not strictly ascending; expected sorted columns' "$O" 1 "${CL[@]}" -cluster_graph "$D/gunsorted.h5"
+
+# --- scenes files (read by task train-seg)
+run_np 2 -task import -output "$D/fm.h5" -import_images "$FM/t10k-images-idx3-ubyte.gz" -import_labels "$FM/t10k-labels-idx1-ubyte.gz" || fail "import the Fashion-MNIST test images" "$(cat "$SCRATCH/err.txt")"
+run_np 2 -task scenes -input "$D/fm.h5" -seed 3 -scenes_textures "$TEX/brick.png" -scenes_count 4 -scenes_size 32 -scenes_scale 1 -scenes_min_objects 1 -scenes_max_objects 1 -scenes_features -scenes_feat_sigma 1 -output "$D/sc.h5" || fail "tiny scenes for the bad-scenes cases" "$(cat "$SCRATCH/err.txt")"
+$PY - "$D" <<'EOF' || fail "make the broken scenes files" "h5py failed"
+import h5py, numpy as np, shutil, sys
+d = sys.argv[1]
+def broken(name, change):
+    shutil.copy(f"{d}/sc.h5", f"{d}/{name}.h5")
+    with h5py.File(f"{d}/{name}.h5", "r+") as f:
+        change(f)
+def replace(f, name, values, attrs=None):
+    old = dict(f[name].attrs)
+    del f[name]
+    f[name] = values
+    f[name].attrs.update(old if attrs is None else attrs)
+def nomasks(f):   del f["/masks"]
+def masks16(f):   replace(f, "/masks", f["/masks"][:].astype(np.uint16))
+def masksflat(f): replace(f, "/masks", f["/masks"][:].reshape(4, -1)[:, :1000], attrs={})
+def masks4(f):    replace(f, "/masks", f["/masks"][:].reshape(4, 32, 32, 1), attrs={})
+def images3(f):   replace(f, "/images", f["/images"][:3])
+def featnan(f):
+    x = f["/features"][:]; x[2, 5] = np.nan; replace(f, "/features", x)
+for name, change in (("nomasks", nomasks), ("masks16", masks16), ("masksflat", masksflat), ("masks4", masks4), ("images3", images3), ("featnan", featnan)):
+    broken(name, change)
+EOF
+TS=(-task train-seg -output "$O/s.h5" -seg_iterations 2)
+expect_error "scenes: no /masks" 1 'nomasks\.h5: no /masks; expected a scenes file' "$O" 1 "${TS[@]}" -input "$D/nomasks.h5"
+expect_error "scenes: 16-bit masks" 1 'masks16\.h5: /masks is not uint8; expected uint8 masks' "$O" 2 "${TS[@]}" -input "$D/masks16.h5"
+expect_error "scenes: masks whose rows are not height x width" 1 'masksflat\.h5: /masks is S x 1000 without a matching height x width' "$O" 3 "${TS[@]}" -input "$D/masksflat.h5"
+expect_error "scenes: masks of rank 4" 1 'masks4\.h5: /masks has rank 4; expected S x H x W masks' "$O" 1 "${TS[@]}" -input "$D/masks4.h5"
+expect_error "scenes: fewer images than masks" 1 'images3\.h5: /images does not match /masks \(4 x 32 x 32\)' "$O" 2 "${TS[@]}" -input "$D/images3.h5"
+expect_error "scenes: a NaN in the feature fields (rank 1 of 3 finds it)" 1 'featnan\.h5: /features has a non-finite value; expected finite feature fields' "$O" 3 "${TS[@]}" -input "$D/featnan.h5"
+
+# --- HDF5 images (read by task restore)
+$PY - "$D" <<'EOF' || fail "make the broken image files" "h5py failed"
+import h5py, numpy as np, sys
+d = sys.argv[1]
+img = np.linspace(0, 1, 24 * 20).reshape(24, 20)
+with h5py.File(f"{d}/noimage.h5", "w") as f: f["/picture"] = img
+with h5py.File(f"{d}/int.h5", "w") as f: f["/image"] = (img * 255).astype(np.uint8)
+with h5py.File(f"{d}/rgba.h5", "w") as f: f["/image"] = np.stack([img] * 4, axis=2)
+bad = img.copy(); bad[13, 7] = np.inf
+with h5py.File(f"{d}/inf.h5", "w") as f: f["/image"] = bad
+EOF
+RS=(-task restore -output "$O/r.h5" -restore_max_it 1)
+expect_error "image: an HDF5 file without /image" 1 'noimage\.h5: no /image dataset; expected an HDF5 image file' "$O" 2 "${RS[@]}" -input "$D/noimage.h5"
+expect_error "image: integer samples" 1 'int\.h5: /image is not an H x W or H x W x C \(C = 1 or 3\) float array' "$O" 1 "${RS[@]}" -input "$D/int.h5"
+expect_error "image: four channels" 1 'rgba\.h5: /image is not an H x W or H x W x C \(C = 1 or 3\) float array' "$O" 3 "${RS[@]}" -input "$D/rgba.h5"
+expect_error "image: an infinite sample" 1 'inf\.h5: sample 267 \(row 13, column 7\) is not finite; expected finite intensities' "$O" 2 "${RS[@]}" -input "$D/inf.h5"
+
+# --- trained networks (read by task extract with -extract_network)
+run_np 2 -task train -input "$D/fm.h5" -seed 3 -train_loss ce -train_train_rows 200 -train_test_rows 100 -train_epochs 1 -train_hidden 8 -train_eval_rows 20 -train_eval_steps 1 -output "$D/net.h5" || fail "a tiny network for the bad-network cases" "$(cat "$SCRATCH/err.txt")"
+$PY - "$D" <<'EOF' || fail "make the broken network files" "h5py failed"
+import h5py, numpy as np, shutil, sys
+d = sys.argv[1]
+def broken(name, change):
+    shutil.copy(f"{d}/net.h5", f"{d}/{name}.h5")
+    with h5py.File(f"{d}/{name}.h5", "r+") as f:
+        change(f)
+def replace(f, name, values):
+    del f[name]
+    f[name] = values
+broken("netwidths", lambda f: replace(f, "/network/widths", f["/network/widths"][:].astype(np.float64)))
+broken("netone", lambda f: replace(f, "/network/widths", f["/network/widths"][:1]))
+broken("netparam", lambda f: replace(f, "/network/param", f["/network/param"][:-1]))
+EOF
+XT=(-task extract -input "$D/fm.h5" -output "$O/x.h5")
+expect_error "network: float widths" 1 'netwidths\.h5: /network/widths is not a list of 2 to [0-9]+ integers; expected the output of task train' "$O" 3 "${XT[@]}" -extract_network "$D/netwidths.h5"
+expect_error "network: a single width" 1 'netone\.h5: /network/widths is not a list of 2 to [0-9]+ integers' "$O" 1 "${XT[@]}" -extract_network "$D/netone.h5"
+expect_error "network: one parameter short" 1 'netparam\.h5: /network/param or /network/classes has the wrong length for widths; expected [0-9]+ parameters' "$O" 2 "${XT[@]}" -extract_network "$D/netparam.h5"
