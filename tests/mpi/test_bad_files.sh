@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Bad input files that other scripts do not cover: a kNN graph file, a scenes file, an HDF5 image
-# and a trained network, each made valid first (by the task that writes it, or by h5py for the
-# image) and then broken in one way with h5py.  Each gets one line "boundopt: <file>: <problem>;
-# expected <what>", exit 1 on every rank, and no file left behind; the rank count varies (1, 2, 3)
-# because several of these checks run per rank's slice and must still end on every rank.
+# Bad input files that other scripts do not cover: a kNN graph file, a scenes file, an HDF5 image,
+# a trained network and a checkpoint, each made valid first (by the task that writes it, or by
+# h5py for the image) and then broken in one way with h5py.  Each gets one line "boundopt: <file>:
+# <problem>; expected <what>", exit 1 on every rank, and no file left behind; the rank count varies
+# (1, 2, 3) because several of these checks run per rank's slice and must still end on every rank.
 source "$(dirname "$0")/../lib.sh"
 D=$SCRATCH/in
 O=$SCRATCH/out
@@ -111,3 +111,27 @@ XT=(-task extract -input "$D/fm.h5" -output "$O/x.h5")
 expect_error "network: float widths" 1 'netwidths\.h5: /network/widths is not a list of 2 to [0-9]+ integers; expected the output of task train' "$O" 3 "${XT[@]}" -extract_network "$D/netwidths.h5"
 expect_error "network: a single width" 1 'netone\.h5: /network/widths is not a list of 2 to [0-9]+ integers' "$O" 1 "${XT[@]}" -extract_network "$D/netone.h5"
 expect_error "network: one parameter short" 1 'netparam\.h5: /network/param or /network/classes has the wrong length for widths; expected [0-9]+ parameters' "$O" 2 "${XT[@]}" -extract_network "$D/netparam.h5"
+
+# --- checkpoints (task cluster, interrupted by -debug_signal_at, then broken; the rerun refuses them)
+CK=(-task cluster -input "$D/blobs.h5" -output "$O/k.h5" -cluster_k 3 -cluster_method slk-ms -cluster_max_it 10 -cluster_tol 0 -cluster_bound_tol 0)
+run_np 2 "${CK[@]}" -checkpoint_file "$D/ck.h5" -debug_signal_at 2
+check "a checkpoint to break exists" test -f "$D/ck.h5"
+$PY - "$D" <<'EOF2' || fail "make the broken checkpoints" "h5py failed"
+import h5py, numpy as np, shutil, sys
+d = sys.argv[1]
+def broken(name, change):
+    shutil.copy(f"{d}/ck.h5", f"{d}/{name}.h5")
+    with h5py.File(f"{d}/{name}.h5", "r+") as f:
+        change(f)
+def replace(f, name, values):
+    del f[name]
+    f[name] = values
+broken("ckiter", lambda f: replace(f, "/scalars/iteration", np.array([3, 3], dtype=np.int64)))
+broken("ckenergy", lambda f: replace(f, "/scalars/energy", f["/scalars/energy"][:2]))
+broken("cknohash", lambda f: f.attrs.__delitem__("job_hash"))
+broken("ckversion", lambda f: f.attrs.__setitem__("version", np.int64(999)))
+EOF2
+expect_error "checkpoint: an iteration that is not one integer" 1 'ckiter\.h5: /scalars/iteration is not one integer; expected a checkpoint written by this boundopt' "$O" 2 "${CK[@]}" -checkpoint_file "$D/ckiter.h5"
+expect_error "checkpoint: an energy history one short" 1 'ckenergy\.h5: /scalars/energy has 2 values; expected 3' "$O" 3 "${CK[@]}" -checkpoint_file "$D/ckenergy.h5"
+expect_error "checkpoint: no job hash" 1 'cknohash\.h5: not a boundopt checkpoint \(no version or job_hash\)' "$O" 1 "${CK[@]}" -checkpoint_file "$D/cknohash.h5"
+expect_error "checkpoint: another version" 1 'ckversion\.h5: checkpoint of another boundopt version; expected a checkpoint written by this version' "$O" 2 "${CK[@]}" -checkpoint_file "$D/ckversion.h5"
