@@ -189,7 +189,6 @@ static PetscErrorCode gather_novel(bo_job *job, const fewshot_params *p, const b
   float       *xs;
 
   PetscFunctionBeginUser;
-  PetscCheck(ds->labels, job->comm, BO_ERR_INPUT, "%s: no /labels; expected class labels to draw tasks", ds->path);
   for (int64_t i = 0; i < local; i++) mine += is_novel(p, ds->labels[i]);
   PetscCall(PetscMalloc5(job->size, &counts, job->size, &displs, job->size, &fcounts, job->size, &fdispls, job->size, &counts64));
   PetscCallMPI(MPI_Allgather(&mine, 1, MPI_INT64_T, counts64, 1, MPI_INT64_T, job->comm));

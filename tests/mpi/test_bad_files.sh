@@ -135,3 +135,38 @@ expect_error "checkpoint: an iteration that is not one integer" 1 'ckiter\.h5: /
 expect_error "checkpoint: an energy history one short" 1 'ckenergy\.h5: /scalars/energy has 2 values; expected 3' "$O" 3 "${CK[@]}" -checkpoint_file "$D/ckenergy.h5"
 expect_error "checkpoint: no job hash" 1 'cknohash\.h5: not a boundopt checkpoint \(no version or job_hash\)' "$O" 1 "${CK[@]}" -checkpoint_file "$D/cknohash.h5"
 expect_error "checkpoint: another version" 1 'ckversion\.h5: checkpoint of another boundopt version; expected a checkpoint written by this version' "$O" 2 "${CK[@]}" -checkpoint_file "$D/ckversion.h5"
+
+# --- inputs whose content a task cannot use (shapes and types are fine)
+$PY - "$D" <<'EOF2' || fail "make the content cases" "h5py failed"
+import h5py, numpy as np, sys
+d = sys.argv[1]
+rng = np.random.default_rng(4)
+def features(name, x, labels=None):
+    with h5py.File(f"{d}/{name}.h5", "w") as f:
+        f["/features"] = x.astype(np.float32)
+        if labels is not None: f["/labels"] = np.asarray(labels, dtype=np.int32)
+pts = rng.normal(size=(10, 3))
+features("copies", np.repeat(pts, 6, axis=0), np.repeat(np.arange(10) % 2, 6))    # every point 6 times: kNN distances all 0
+img = rng.uniform(0, 1, size=(40, 784))
+features("nolabels784", img)
+features("fewrows", img, np.r_[np.zeros(30), np.ones(4), 2 * np.ones(6)])          # class 1 has 4 rows
+features("outside", img * 2, np.arange(40) % 2)                                   # pixels above 1
+features("manyclasses", img, np.r_[np.arange(39) % 2, 300])                       # label 300
+nan = img.copy(); nan[39, 400] = np.nan
+with h5py.File(f"{d}/nanrow.h5", "w") as f:                                       # scenes reads its object rows one by one
+    f["/features"] = nan.astype(np.float32); f["/labels"] = (np.arange(40) % 2).astype(np.int32)
+with h5py.File(f"{d}/net.h5", "r") as f: w0 = int(f["/network/widths"][0])
+with h5py.File(f"{d}/linear.h5", "w") as f:                                       # widths [784, 5]: no hidden layer
+    f["/network/widths"] = np.array([w0, 5], dtype=np.int64)
+    f["/network/param"] = np.zeros(w0 * 5 + 5)
+    f["/network/classes"] = np.arange(5, dtype=np.int32)
+EOF2
+expect_error "cluster: every point repeated past knn, so every kNN distance is 0" 1 'copies\.h5: every kNN distance is 0; expected distinct neighbours \(or give -cluster_sigma\)' "$O" 2 -task cluster -input "$D/copies.h5" -output "$O/c.h5" -cluster_k 2 -cluster_method slk-ms
+expect_error "extract: a network without a hidden layer" 1 'linear\.h5: a network without a hidden layer; expected at least one hidden layer' "$O" 1 -task extract -input "$D/nolabels784.h5" -output "$O/x.h5" -extract_network "$D/linear.h5"
+expect_error "extract: classes asked of an input without labels" 1 'nolabels784\.h5: no /labels; expected labels to select -extract_classes' "$O" 3 -task extract -input "$D/nolabels784.h5" -output "$O/x.h5" -extract_network "$D/net.h5" -extract_classes 0-1
+expect_error "fewshot: an input without labels" 1 'nolabels784\.h5: no /labels dataset; expected int32 labels for this task' "$O" 2 -task fewshot -input "$D/nolabels784.h5" -output "$O/f.h5" -fewshot_classes 0-1 -fewshot_ways 2
+expect_error "fewshot: a class with fewer rows than shots + queries" 1 'fewrows\.h5: class 1 has 4 rows; expected at least shots \+ queries = 6' "$O" 3 -task fewshot -input "$D/fewrows.h5" -output "$O/f.h5" -fewshot_classes 0-2 -fewshot_ways 3 -fewshot_shots 1 -fewshot_queries 5
+expect_error "train: pixels outside [0, 1]" 1 'outside\.h5: [0-9]+ feature values outside \[0, 1\]; expected pixel intensities in \[0, 1\]' "$O" 2 -task train -input "$D/outside.h5" -output "$O/t.h5" -train_train_rows 30 -train_test_rows 10
+expect_error "train: a label beyond 255 classes" 1 'manyclasses\.h5: labels up to 300; expected at most 255 classes \(or -train_classes\)' "$O" 1 -task train -input "$D/manyclasses.h5" -output "$O/t.h5" -train_train_rows 30 -train_test_rows 10
+expect_error "scenes: an object label beyond 254" 1 'manyclasses\.h5: label 300 at row 39; expected classes 0..254' "$O" 3 -task scenes -input "$D/manyclasses.h5" -output "$O/s.h5" -scenes_textures "$TEX/brick.png" -scenes_count 2 -scenes_size 32 -scenes_scale 1 -scenes_min_objects 1 -scenes_object_rows 39-39
+expect_error "scenes: a NaN in an object image (read row by row)" 1 'nanrow\.h5: row 39 is not finite; expected finite object images' "$O" 2 -task scenes -input "$D/nanrow.h5" -output "$O/s.h5" -scenes_textures "$TEX/brick.png" -scenes_count 2 -scenes_size 32 -scenes_scale 1 -scenes_min_objects 1 -scenes_object_rows 39-39
