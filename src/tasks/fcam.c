@@ -386,11 +386,26 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
   { /* classes, standardisation of the pooled features (exact sums over the training scenes) */
-    int64_t cmax = 0;
+    int64_t     cmax = 0, present = 0, bad = -1;
+    int        *seen;
+    PetscMPIInt bad_rank;
     for (int64_t s = 0; s < ntl; s++) cmax = PetscMax(cmax, ytr[s]);
     PetscCallMPI(MPI_Allreduce(&cmax, &C, 1, MPI_INT64_T, MPI_MAX, job->comm));
-    C += 1;
-    PetscCheck(C >= 2, job->comm, BO_ERR_INPUT, "%s: one class only; expected at least two object classes to train a classifier", p->train);
+    C += 1; /* the classifier's outputs: labels 0..C-1; the training scenes' classes among them */
+    PetscCall(PetscCalloc1(C, &seen));
+    for (int64_t s = 0; s < ntl; s++) seen[ytr[s]] = 1;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, seen, (int)C, MPI_INT, MPI_MAX, job->comm));
+    for (int64_t c = 0; c < C; c++) present += seen[c];
+    for (int64_t s = 0; s < nl && bad < 0; s++)
+      if (yte[s] >= C || !seen[yte[s]]) bad = s;
+    PetscCall(PetscFree(seen));
+    PetscCheck(present >= 2, job->comm, BO_ERR_INPUT, "%s: one class only; expected at least two object classes to train a classifier", p->train);
+    PetscCall(bo_error_any(job->comm, bad >= 0 ? PETSC_TRUE : PETSC_FALSE, &bad_rank)); /* the lowest rank's first scene: one message */
+    if (bad_rank >= 0) {
+      int64_t at[2] = {bad >= 0 ? te.lo + bad : -1, bad >= 0 ? yte[bad] : -1};
+      PetscCallMPI(MPI_Bcast(at, 2, MPI_INT64_T, bad_rank, job->comm));
+      SETERRQ(job->comm, BO_ERR_INPUT, "%s: scene %lld has class %lld; expected one of the %lld training classes", job->input, (long long)at[0], (long long)at[1], (long long)present);
+    }
     double     *add, *tot, mx = 0, bound;
     bo_exactsum es;
     const int64_t cells = h * w;
@@ -451,7 +466,6 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
   classifier_forward(&head, nl, gte, z);
   for (int64_t s = 0; s < nl; s++) {
     int64_t a = 0;
-    PetscCheck(yte[s] < C, PETSC_COMM_SELF, BO_ERR_INPUT, "%s: scene %lld has class %d; expected one of the %lld training classes", job->input, (long long)(te.lo + s), (int)yte[s], (long long)C);
     for (int64_t c = 1; c < C; c++)
       if (z[s * C + c] > z[s * C + a]) a = c;
     pred[s] = (int32_t)a;

@@ -63,8 +63,19 @@ def masks4(f):    replace(f, "/masks", f["/masks"][:].reshape(4, 32, 32, 1), att
 def images3(f):   replace(f, "/images", f["/images"][:3])
 def featnan(f):
     x = f["/features"][:]; x[2, 5] = np.nan; replace(f, "/features", x)
-for name, change in (("nomasks", nomasks), ("masks16", masks16), ("masksflat", masksflat), ("masks4", masks4), ("images3", images3), ("featnan", featnan)):
+def names5(f):    replace(f, "/feature_names", f["/feature_names"][:5])
+def noy(f):       n = f["/feature_names"][:]; n[list(n).index(b"y")] = b"z"; replace(f, "/feature_names", n)
+def onlyxy(f):
+    replace(f, "/features", f["/features"][..., 4:6], attrs={"channels": 2, "height": 32, "width": 32})
+    replace(f, "/feature_names", np.array([b"x", b"y"], dtype="S18"))
+for name, change in (("nomasks", nomasks), ("masks16", masks16), ("masksflat", masksflat), ("masks4", masks4), ("images3", images3), ("featnan", featnan),
+                     ("names5", names5), ("noy", noy), ("onlyxy", onlyxy)):
     broken(name, change)
+def labels(values):
+    return lambda f: replace(f, "/objects/label", np.array(values, dtype=np.int32).reshape(f["/objects/label"].shape))
+broken("oneclass", labels([3, 3, 3, 3]))
+broken("twoclasses", labels([0, 1, 0, 1]))
+broken("class7", labels([0, 1, 0, 7]))
 EOF
 TS=(-task train-seg -output "$O/s.h5" -seg_iterations 2)
 expect_error "scenes: no /masks" 1 'nomasks\.h5: no /masks; expected a scenes file' "$O" 1 "${TS[@]}" -input "$D/nomasks.h5"
@@ -72,6 +83,17 @@ expect_error "scenes: 16-bit masks" 1 'masks16\.h5: /masks is not uint8; expecte
 expect_error "scenes: masks whose rows are not height x width" 1 'masksflat\.h5: /masks is S x 1000 without a matching height x width' "$O" 3 "${TS[@]}" -input "$D/masksflat.h5"
 expect_error "scenes: masks of rank 4" 1 'masks4\.h5: /masks has rank 4; expected S x H x W masks' "$O" 1 "${TS[@]}" -input "$D/masks4.h5"
 expect_error "scenes: fewer images than masks" 1 'images3\.h5: /images does not match /masks \(4 x 32 x 32\)' "$O" 2 "${TS[@]}" -input "$D/images3.h5"
+run_np 1 -task scenes -input "$D/fm.h5" -seed 3 -scenes_textures "$TEX/brick.png" -scenes_count 4 -scenes_size 24 -scenes_scale 0.8 -scenes_min_objects 1 -scenes_max_objects 1 -scenes_features -scenes_feat_sigma 1 -output "$D/sc24.h5" || fail "24-pixel scenes" "$(cat "$SCRATCH/err.txt")"
+expect_error "train-seg: five names for six channels" 1 'names5\.h5: 5 feature names for 6 channels; expected one name per channel' "$O" 2 "${TS[@]}" -input "$D/names5.h5"
+expect_error "train-seg: a channel x without a channel y" 1 'noy\.h5: a feature channel named x without one named y; expected both or neither' "$O" 1 "${TS[@]}" -input "$D/noy.h5"
+expect_error "train-seg: only the position channels, without coordinates" 1 'onlyxy\.h5: only the x, y feature channels; expected other channels when -seg_coords is false' "$O" 3 "${TS[@]}" -input "$D/onlyxy.h5" -seg_coords false
+expect_error "train-seg: test scenes of another size" 1 'sc24\.h5: 24 x 24 scenes with [0-9]+ head channels; expected 32 x 32' "$O" 2 "${TS[@]}" -input "$D/sc.h5" -seg_test "$D/sc24.h5"
+FC=(-task fcam -fcam_stage cam -output "$O/f.h5" -fcam_classifier_iterations 2)
+expect_error "fcam: training scenes of one class (label 3)" 1 'oneclass\.h5: one class only; expected at least two object classes' "$O" 2 "${FC[@]}" -input "$D/sc.h5" -fcam_train "$D/oneclass.h5"
+expect_error "fcam: test scenes of unseen classes on two ranks: one line" 1 'sc\.h5: scene 0 has class [0-9]+; expected one of the 2 training classes' "$O" 2 "${FC[@]}" -input "$D/sc.h5" -fcam_train "$D/twoclasses.h5"
+expect_error "fcam: a test scene of a class the classifier never saw" 1 'class7\.h5: scene 3 has class 7; expected one of the 2 training classes' "$O" 3 "${FC[@]}" -input "$D/class7.h5" -fcam_train "$D/twoclasses.h5"
+expect_error "fcam: training scenes with position channels only" 1 'onlyxy\.h5: only position channels; expected image features' "$O" 1 "${FC[@]}" -input "$D/onlyxy.h5" -fcam_train "$D/onlyxy.h5"
+expect_error "fcam: five names for six channels" 1 'names5\.h5: 5 feature names for 6 channels; expected one name per channel' "$O" 2 "${FC[@]}" -input "$D/sc.h5" -fcam_train "$D/names5.h5"
 expect_error "scenes: a NaN in the feature fields (rank 1 of 3 finds it)" 1 'featnan\.h5: /features has a non-finite value; expected finite feature fields' "$O" 3 "${TS[@]}" -input "$D/featnan.h5"
 
 # --- HDF5 images (read by task restore)
