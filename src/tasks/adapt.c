@@ -83,6 +83,7 @@ static PetscErrorCode check_options(bo_job *job, adapt_params *p)
   PetscCall(bo_job_parse_names(job, "adapt_method", p->methods, A_COUNT, method_names, A_COUNT, p->method, &p->nmethods));
   PetscCall(bo_job_require(job, "adapt_source", p->source, "the train-seg results holding the source head"));
   PetscCheck(p->iterations >= 1, job->comm, BO_ERR_INPUT, "option -adapt_iterations: %d; expected at least 1", (int)p->iterations);
+  PetscCheck(p->scenes >= 0, job->comm, BO_ERR_INPUT, "option -adapt_scenes: %d; expected a count >= 0 (0: all)", (int)p->scenes);
   PetscCheck(p->lr > 0 && p->weight_decay >= 0 && p->lambda >= 0, job->comm, BO_ERR_INPUT, "option -adapt_lr/weight_decay/lambda: %g/%g/%g; expected lr > 0, the others >= 0", (double)p->lr, (double)p->weight_decay, (double)p->lambda);
   PetscCheck(p->prior_fg < 0 || p->prior_fg < 1, job->comm, BO_ERR_INPUT, "option -adapt_prior_fg: %g; expected a fraction below 1 (or < 0 for the source's)", (double)p->prior_fg);
   PetscCheck(!strcmp(p->kl, "pred_prior") || !strcmp(p->kl, "prior_pred"), job->comm, BO_ERR_INPUT, "option -adapt_kl: '%s'; expected pred_prior or prior_pred", p->kl);

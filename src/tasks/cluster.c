@@ -96,7 +96,9 @@ static PetscErrorCode parse_method(bo_job *job, cluster_params *p)
   PetscCheck(!strcmp(p->sigma_denom, "ref5") || !strcmp(p->sigma_denom, "nnz"), job->comm, BO_ERR_INPUT, "option -cluster_sigma_denom: '%s'; expected ref5 or nnz", p->sigma_denom);
   PetscCheck(p->lambda >= 0, job->comm, BO_ERR_INPUT, "option -cluster_lambda: %g; expected lambda >= 0", (double)p->lambda);
   PetscCheck(p->sigma >= 0, job->comm, BO_ERR_INPUT, "option -cluster_sigma: %g; expected sigma > 0, or 0 to estimate it", (double)p->sigma);
-  PetscCheck(p->max_it >= 1 && p->bound_max_it >= 0 && p->ms_max_it >= 0, job->comm, BO_ERR_INPUT, "option -cluster_max_it: %d; expected at least 1 outer iteration (and non-negative inner caps)", (int)p->max_it);
+  PetscCheck(p->max_it >= 1, job->comm, BO_ERR_INPUT, "option -cluster_max_it: %d; expected at least 1 outer iteration", (int)p->max_it);
+  PetscCheck(p->bound_max_it >= 0, job->comm, BO_ERR_INPUT, "option -cluster_bound_max_it: %d; expected a cap >= 0 on the bound iterations", (int)p->bound_max_it);
+  PetscCheck(p->ms_max_it >= 0, job->comm, BO_ERR_INPUT, "option -cluster_ms_max_it: %d; expected a cap >= 0 on the mean-shift sweeps", (int)p->ms_max_it);
   o->method        = (bo_cluster_method)m;
   o->k             = p->k;
   o->lambda        = p->lambda;

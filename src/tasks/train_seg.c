@@ -125,7 +125,8 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   PetscCall(PetscOptionsReal("-lr", "Adam learning rate (default 0.05 with pixels, 5e-4 with descriptors)", "", p->lr, &p->lr, NULL));
   PetscCall(PetscOptionsReal("-beta2", "Adam beta2 (default 0.999 with pixels, 0.99 with descriptors)", "", p->beta2, &p->beta2, NULL));
   PetscCall(PetscOptionsReal("-alpha", "pixels: weight of the proportion term of ce+l1 and ce+kl", "", p->alpha, &p->alpha, NULL));
-  PetscCall(PetscOptionsReal("-T", "pixels: softmax temperature inside the proportion term", "", p->T, &p->T, NULL));
+  /* not "-T": PETSc option names ignore case, so -seg_T would be -seg_t, the barrier parameter */
+  PetscCall(PetscOptionsReal("-temperature", "pixels: softmax temperature T inside the proportion term", "", p->T, &p->T, NULL));
   PetscCall(PetscOptionsBool("-monitor", "Print the loss at every iteration", "", p->monitor, &p->monitor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -172,7 +173,7 @@ static PetscErrorCode check_options(bo_job *job, seg_params *p)
   PetscCheck(p->lr > 0 && isfinite(p->lr), job->comm, BO_ERR_INPUT, "option -seg_lr: %g; expected lr > 0", (double)p->lr);
   PetscCheck(p->beta2 >= 0 && p->beta2 < 1, job->comm, BO_ERR_INPUT, "option -seg_beta2: %g; expected 0 <= beta2 < 1", (double)p->beta2);
   PetscCheck(p->alpha >= 0 && isfinite(p->alpha), job->comm, BO_ERR_INPUT, "option -seg_alpha: %g; expected alpha >= 0", (double)p->alpha);
-  PetscCheck(p->T > 0 && isfinite(p->T), job->comm, BO_ERR_INPUT, "option -seg_T: %g; expected T > 0", (double)p->T);
+  PetscCheck(p->T > 0 && isfinite(p->T), job->comm, BO_ERR_INPUT, "option -seg_temperature: %g; expected T > 0", (double)p->T);
   PetscCheck(p->scenes >= 0 && p->test_scenes >= 0, job->comm, BO_ERR_INPUT, "option -seg_scenes/test_scenes: %d/%d; expected counts >= 0 (0: all)", (int)p->scenes, (int)p->test_scenes);
   PetscFunctionReturn(0);
 }

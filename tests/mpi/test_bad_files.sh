@@ -83,11 +83,9 @@ expect_error "scenes: 16-bit masks" 1 'masks16\.h5: /masks is not uint8; expecte
 expect_error "scenes: masks whose rows are not height x width" 1 'masksflat\.h5: /masks is S x 1000 without a matching height x width' "$O" 3 "${TS[@]}" -input "$D/masksflat.h5"
 expect_error "scenes: masks of rank 4" 1 'masks4\.h5: /masks has rank 4; expected S x H x W masks' "$O" 1 "${TS[@]}" -input "$D/masks4.h5"
 expect_error "scenes: fewer images than masks" 1 'images3\.h5: /images does not match /masks \(4 x 32 x 32\)' "$O" 2 "${TS[@]}" -input "$D/images3.h5"
-run_np 1 -task scenes -input "$D/fm.h5" -seed 3 -scenes_textures "$TEX/brick.png" -scenes_count 4 -scenes_size 24 -scenes_scale 0.8 -scenes_min_objects 1 -scenes_max_objects 1 -scenes_features -scenes_feat_sigma 1 -output "$D/sc24.h5" || fail "24-pixel scenes" "$(cat "$SCRATCH/err.txt")"
 expect_error "train-seg: five names for six channels" 1 'names5\.h5: 5 feature names for 6 channels; expected one name per channel' "$O" 2 "${TS[@]}" -input "$D/names5.h5"
 expect_error "train-seg: a channel x without a channel y" 1 'noy\.h5: a feature channel named x without one named y; expected both or neither' "$O" 1 "${TS[@]}" -input "$D/noy.h5"
 expect_error "train-seg: only the position channels, without coordinates" 1 'onlyxy\.h5: only the x, y feature channels; expected other channels when -seg_coords is false' "$O" 3 "${TS[@]}" -input "$D/onlyxy.h5" -seg_coords false
-expect_error "train-seg: test scenes of another size" 1 'sc24\.h5: 24 x 24 scenes with [0-9]+ head channels; expected 32 x 32' "$O" 2 "${TS[@]}" -input "$D/sc.h5" -seg_test "$D/sc24.h5"
 FC=(-task fcam -fcam_stage cam -output "$O/f.h5" -fcam_classifier_iterations 2)
 expect_error "fcam: training scenes of one class (label 3)" 1 'oneclass\.h5: one class only; expected at least two object classes' "$O" 2 "${FC[@]}" -input "$D/sc.h5" -fcam_train "$D/oneclass.h5"
 expect_error "fcam: test scenes of unseen classes on two ranks: one line" 1 'sc\.h5: scene 0 has class [0-9]+; expected one of the 2 training classes' "$O" 2 "${FC[@]}" -input "$D/sc.h5" -fcam_train "$D/twoclasses.h5"
