@@ -174,6 +174,17 @@ static PetscErrorCode read_rows_any(bo_job *job, hid_t f, const char *path, cons
   PetscFunctionReturn(0);
 }
 
+/* Local: each of this rank's n scenes (global ids from lo) has a class among the training
+ * scenes' (seen, C entries, present of them set); raised collectively by the caller
+ * (bo_error_try_end: the lowest failing rank's first scene, printed once). */
+static PetscErrorCode check_classes_seen(const char *path, int64_t lo, int64_t n, const int32_t *cls, int64_t C, const int *seen, int64_t present)
+{
+  PetscFunctionBeginUser;
+  for (int64_t s = 0; s < n; s++)
+    PetscCheck(cls[s] < C && seen[cls[s]], PETSC_COMM_SELF, BO_ERR_INPUT, "%s: scene %lld has class %d; expected one of the %lld training classes", path, (long long)(lo + s), (int)cls[s], (long long)present);
+  PetscFunctionReturn(0);
+}
+
 /* Each scene's class: its single object's label (/objects/label, S x max_objects). */
 static PetscErrorCode read_classes(bo_job *job, const char *path, const bo_scene_shard *sh, int32_t *cls)
 {
@@ -386,9 +397,9 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
 
   PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
   { /* classes, standardisation of the pooled features (exact sums over the training scenes) */
-    int64_t     cmax = 0, present = 0, bad = -1;
-    int        *seen;
-    PetscMPIInt bad_rank;
+    int64_t        cmax = 0, present = 0;
+    int           *seen;
+    PetscErrorCode ierr;
     for (int64_t s = 0; s < ntl; s++) cmax = PetscMax(cmax, ytr[s]);
     PetscCallMPI(MPI_Allreduce(&cmax, &C, 1, MPI_INT64_T, MPI_MAX, job->comm));
     C += 1; /* the classifier's outputs: labels 0..C-1; the training scenes' classes among them */
@@ -396,16 +407,11 @@ static PetscErrorCode stage_cam(bo_job *job, const fcam_params *p)
     for (int64_t s = 0; s < ntl; s++) seen[ytr[s]] = 1;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, seen, (int)C, MPI_INT, MPI_MAX, job->comm));
     for (int64_t c = 0; c < C; c++) present += seen[c];
-    for (int64_t s = 0; s < nl && bad < 0; s++)
-      if (yte[s] >= C || !seen[yte[s]]) bad = s;
-    PetscCall(PetscFree(seen));
     PetscCheck(present >= 2, job->comm, BO_ERR_INPUT, "%s: one class only; expected at least two object classes to train a classifier", p->train);
-    PetscCall(bo_error_any(job->comm, bad >= 0 ? PETSC_TRUE : PETSC_FALSE, &bad_rank)); /* the lowest rank's first scene: one message */
-    if (bad_rank >= 0) {
-      int64_t at[2] = {bad >= 0 ? te.lo + bad : -1, bad >= 0 ? yte[bad] : -1};
-      PetscCallMPI(MPI_Bcast(at, 2, MPI_INT64_T, bad_rank, job->comm));
-      SETERRQ(job->comm, BO_ERR_INPUT, "%s: scene %lld has class %lld; expected one of the %lld training classes", job->input, (long long)at[0], (long long)at[1], (long long)present);
-    }
+    PetscCall(bo_error_try_begin());
+    ierr = check_classes_seen(job->input, te.lo, nl, yte, C, seen, present);
+    PetscCall(bo_error_try_end(job->comm, ierr));
+    PetscCall(PetscFree(seen));
     double     *add, *tot, mx = 0, bound;
     bo_exactsum es;
     const int64_t cells = h * w;
