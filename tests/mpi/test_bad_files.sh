@@ -12,19 +12,32 @@ PY=/usr/bin/python3
 FM=/usr/share/datasets/fashion-mnist
 TEX=jobs/data/textures
 
+# One way to break a file, used by every h5py snippet below (imported from $D).
+cat >"$D/break_h5.py" <<'EOF'
+"""broken(d, src, name, change): d/name.h5 is a copy of d/src.h5 with change(f) applied (r+).
+replace(f, name, values, attrs=None): the dataset gets new values and keeps its attributes
+(or gets attrs when given)."""
+import h5py, shutil
+def broken(d, src, name, change):
+    shutil.copy(f"{d}/{src}.h5", f"{d}/{name}.h5")
+    with h5py.File(f"{d}/{name}.h5", "r+") as f:
+        change(f)
+def replace(f, name, values, attrs=None):
+    old = dict(f[name].attrs)
+    del f[name]
+    f[name] = values
+    f[name].attrs.update(old if attrs is None else attrs)
+EOF
+
 # --- kNN graph files (read by task cluster with -cluster_graph)
 "$TOOLS/mkfeatures" "$D/blobs.h5" -n 300 -d 6 -classes 3 -seed 5 -sep 8
 run_np 2 -task knn -input "$D/blobs.h5" -output "$D/g.h5" -knn_k 5 || fail "knn graph for the bad-graph cases" "$(cat "$SCRATCH/err.txt")"
 $PY - "$D" <<'EOF' || fail "make the broken graph files" "h5py failed"
-import h5py, numpy as np, shutil, sys
+import functools, numpy as np, sys
 d = sys.argv[1]
-def broken(name, change):
-    shutil.copy(f"{d}/g.h5", f"{d}/{name}.h5")
-    with h5py.File(f"{d}/{name}.h5", "r+") as f:
-        change(f)
-def replace(f, name, values):
-    del f[name]
-    f[name] = values
+sys.path.insert(0, d)
+from break_h5 import broken, replace
+broken = functools.partial(broken, d, "g")
 def gtype(f):       replace(f, "/graph/data", f["/graph/data"][:].astype(np.int32))
 def goffsets(f):    p = f["/graph/indptr"][:]; p[-1] += 1000; replace(f, "/graph/indptr", p)
 def gdecrease(f):   p = f["/graph/indptr"][:]; p[150] = p[148]; replace(f, "/graph/indptr", p)
@@ -45,17 +58,11 @@ expect_error "graph: unsorted columns in a row" 1 'gunsorted\.h5: /graph/indices
 run_np 2 -task import -output "$D/fm.h5" -import_images "$FM/t10k-images-idx3-ubyte.gz" -import_labels "$FM/t10k-labels-idx1-ubyte.gz" || fail "import the Fashion-MNIST test images" "$(cat "$SCRATCH/err.txt")"
 run_np 2 -task scenes -input "$D/fm.h5" -seed 3 -scenes_textures "$TEX/brick.png" -scenes_count 4 -scenes_size 32 -scenes_scale 1 -scenes_min_objects 1 -scenes_max_objects 1 -scenes_features -scenes_feat_sigma 1 -output "$D/sc.h5" || fail "tiny scenes for the bad-scenes cases" "$(cat "$SCRATCH/err.txt")"
 $PY - "$D" <<'EOF' || fail "make the broken scenes files" "h5py failed"
-import h5py, numpy as np, shutil, sys
+import functools, numpy as np, sys
 d = sys.argv[1]
-def broken(name, change):
-    shutil.copy(f"{d}/sc.h5", f"{d}/{name}.h5")
-    with h5py.File(f"{d}/{name}.h5", "r+") as f:
-        change(f)
-def replace(f, name, values, attrs=None):
-    old = dict(f[name].attrs)
-    del f[name]
-    f[name] = values
-    f[name].attrs.update(old if attrs is None else attrs)
+sys.path.insert(0, d)
+from break_h5 import broken, replace
+broken = functools.partial(broken, d, "sc")
 def nomasks(f):   del f["/masks"]
 def masks16(f):   replace(f, "/masks", f["/masks"][:].astype(np.uint16))
 def masksflat(f): replace(f, "/masks", f["/masks"][:].reshape(4, -1)[:, :1000], attrs={})
@@ -114,15 +121,11 @@ expect_error "image: an infinite sample" 1 'inf\.h5: sample 267 \(row 13, column
 # --- trained networks (read by task extract with -extract_network)
 run_np 2 -task train -input "$D/fm.h5" -seed 3 -train_loss ce -train_train_rows 200 -train_test_rows 100 -train_epochs 1 -train_hidden 8 -train_eval_rows 20 -train_eval_steps 1 -output "$D/net.h5" || fail "a tiny network for the bad-network cases" "$(cat "$SCRATCH/err.txt")"
 $PY - "$D" <<'EOF' || fail "make the broken network files" "h5py failed"
-import h5py, numpy as np, shutil, sys
+import functools, numpy as np, sys
 d = sys.argv[1]
-def broken(name, change):
-    shutil.copy(f"{d}/net.h5", f"{d}/{name}.h5")
-    with h5py.File(f"{d}/{name}.h5", "r+") as f:
-        change(f)
-def replace(f, name, values):
-    del f[name]
-    f[name] = values
+sys.path.insert(0, d)
+from break_h5 import broken, replace
+broken = functools.partial(broken, d, "net")
 broken("netwidths", lambda f: replace(f, "/network/widths", f["/network/widths"][:].astype(np.float64)))
 broken("netone", lambda f: replace(f, "/network/widths", f["/network/widths"][:1]))
 broken("netparam", lambda f: replace(f, "/network/param", f["/network/param"][:-1]))
@@ -137,15 +140,11 @@ CK=(-task cluster -input "$D/blobs.h5" -output "$O/k.h5" -cluster_k 3 -cluster_m
 run_np 2 "${CK[@]}" -checkpoint_file "$D/ck.h5" -debug_signal_at 2
 check "a checkpoint to break exists" test -f "$D/ck.h5"
 $PY - "$D" <<'EOF2' || fail "make the broken checkpoints" "h5py failed"
-import h5py, numpy as np, shutil, sys
+import functools, numpy as np, sys
 d = sys.argv[1]
-def broken(name, change):
-    shutil.copy(f"{d}/ck.h5", f"{d}/{name}.h5")
-    with h5py.File(f"{d}/{name}.h5", "r+") as f:
-        change(f)
-def replace(f, name, values):
-    del f[name]
-    f[name] = values
+sys.path.insert(0, d)
+from break_h5 import broken, replace
+broken = functools.partial(broken, d, "ck")
 broken("ckiter", lambda f: replace(f, "/scalars/iteration", np.array([3, 3], dtype=np.int64)))
 broken("ckenergy", lambda f: replace(f, "/scalars/energy", f["/scalars/energy"][:2]))
 broken("cknohash", lambda f: f.attrs.__delitem__("job_hash"))
