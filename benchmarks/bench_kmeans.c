@@ -61,14 +61,14 @@
 typedef struct {
   const char *mode, *features, *graph, *init;
   int64_t     n, d, k, block;
-  int         reps, its;
+  int         reps, its, start;
   double      lambda;
   PetscMPIInt rank, size;
 } args_t;
 
 /* ---------------------------------------------------------------- timed operations */
 
-typedef enum { OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
+typedef enum { OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
 
 typedef struct {
   const args_t *a;
@@ -78,6 +78,14 @@ typedef struct {
   float        *m, *m_work, *g, *m_iter;
   int32_t      *labels, *labels_iter;
   double       *mind, *weight, *sums_iter, *weight_iter;
+  /* the same Lloyd chain with bounds (OP_ITERATION_BOUNDS), one pass behind or level with it */
+  float        *m_bnd;
+  int32_t      *labels_bnd;
+  double       *mind_iter, *mind_bnd, *sums_bnd, *weight_bnd;
+  bo_kmeans_bounds kb, kb_assign; /* the fused chain's; OP_ASSIGN_BOUNDS's (on the plain chain's prototypes) */
+  int32_t      *labels_ab;
+  double       *mind_ab;
+  int64_t       skipped, resummed, bounded_passes, skipped_ab; /* local rows skipped, (tile, cluster) partials replaced over the timed passes */
   bo_kmeans_xcache xc;
   bo_rows       hot_rows; /* the shard's first rows, few enough to stay in cache (OP_ASSIGN_IN_CACHE) */
   bo_kmeans_xcache hot_xc;
@@ -122,7 +130,20 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
     break;
   case OP_ITERATION: /* one outer K-means iteration of bo_cluster_run: the means from the last pass's sums, then the fused pass */
     bo_kmeans_means_from_sums(k, d, c->sums_iter, c->weight_iter, c->m_iter);
-    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_iter, c->labels_iter, c->mind, c->sums_iter, c->weight_iter));
+    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_iter, c->labels_iter, c->mind_iter, c->sums_iter, c->weight_iter, NULL));
+    break;
+  case OP_ITERATION_BOUNDS: /* the same pass with bounds, checked against OP_ITERATION's (run just before: the same pass) */
+    bo_kmeans_means_from_sums(k, d, c->sums_bnd, c->weight_bnd, c->m_bnd);
+    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_bnd, c->labels_bnd, c->mind_bnd, c->sums_bnd, c->weight_bnd, &c->kb));
+    PetscCheck(!memcmp(c->labels_bnd, c->labels_iter, sizeof *c->labels_bnd * (size_t)local) && !memcmp(c->mind_bnd, c->mind_iter, sizeof *c->mind_bnd * (size_t)local) &&
+                 !memcmp(c->sums_bnd, c->sums_iter, sizeof *c->sums_bnd * (size_t)(k * d)), PETSC_COMM_SELF, BO_ERR_RUNTIME, "bench_kmeans: the bounded pass differs from the plain one; expected the same bits");
+    c->skipped += c->kb.skipped; c->resummed += c->kb.replaced; c->bounded_passes++;
+    break;
+  case OP_ASSIGN_BOUNDS: /* the assignment alone with bounds, on the prototypes of OP_ITERATION's pass (run just before) */
+    PetscCall(bo_kmeans_assign_bounded(&c->rows, d, c->x, &c->xc, k, c->m_iter, c->labels_ab, c->mind_ab, &c->kb_assign));
+    PetscCheck(!memcmp(c->labels_ab, c->labels_iter, sizeof *c->labels_ab * (size_t)local) && !memcmp(c->mind_ab, c->mind_iter, sizeof *c->mind_ab * (size_t)local), PETSC_COMM_SELF, BO_ERR_RUNTIME,
+               "bench_kmeans: the bounded assignment differs from the plain pass; expected the same bits");
+    c->skipped_ab += c->kb_assign.skipped;
     break;
   case OP_STREAM:
     c->sink = stream_sum(local * d, c->x);
@@ -157,7 +178,7 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
  * over reps of the max over ranks of one run of ops[j] between barriers, after one untimed
  * warm-up round; cpu[j] (if not NULL) the same for the process CPU time, which leaves out the
  * time other jobs held the core (a steadier figure on a loaded machine, not a replacement). */
-#define MAX_OPS 8
+#define MAX_OPS 9
 static double cpu_now(void)
 {
   struct timespec ts;
@@ -227,7 +248,7 @@ static PetscErrorCode bench_assign(args_t *a)
   bo_dataset           ds;
   bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
   ctx_t                c  = {.a = a};
-  double               t_assign, t_hot, t_nocache, t_means, t_iter, t_stream, t_tile, t_cache, cpu[7];
+  double               t_assign, t_hot, t_nocache, t_means, t_iter, t_bnd, t_abnd, t_stream, t_tile, t_cache, cpu[9];
 
   PetscFunctionBeginUser;
   PetscCall(bo_dataset_read(PETSC_COMM_WORLD, a->features, &ro, &ds));
@@ -236,6 +257,10 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCheck(a->k >= 1 && a->k <= ds.n, PETSC_COMM_WORLD, BO_ERR_INPUT, "--k %lld with N = %lld; expected 1 <= K <= N", (long long)a->k, (long long)ds.n);
   PetscCall(PetscMalloc6(a->k * ds.d, &c.m, a->k * ds.d, &c.m_work, PetscMax(1, local), &c.labels, PetscMax(1, local), &c.mind, a->k, &c.weight, BO_TILE_ROWS * a->k, &c.g));
   PetscCall(PetscMalloc4(a->k * ds.d, &c.m_iter, PetscMax(1, local), &c.labels_iter, a->k * ds.d, &c.sums_iter, a->k, &c.weight_iter));
+  PetscCall(PetscMalloc6(a->k * ds.d, &c.m_bnd, PetscMax(1, local), &c.labels_bnd, PetscMax(1, local), &c.mind_iter, PetscMax(1, local), &c.mind_bnd, a->k * ds.d, &c.sums_bnd, a->k, &c.weight_bnd));
+  PetscCall(bo_kmeans_bounds_create(&ds.rows, ds.d, a->k, &c.kb));
+  PetscCall(bo_kmeans_bounds_create(&ds.rows, ds.d, a->k, &c.kb_assign));
+  PetscCall(PetscMalloc2(PetscMax(1, local), &c.labels_ab, PetscMax(1, local), &c.mind_ab));
   PetscCall(seed_prototypes(a, &ds, c.m));
   PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
   double t0 = MPI_Wtime();
@@ -246,28 +271,47 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCall(bo_kmeans_xcache_create(PETSC_COMM_SELF, &c.hot_rows, ds.d, ds.x, &c.hot_xc));
   /* the iteration's trajectory starts at the first pass from c.m (the job's first iteration) */
   PetscCall(PetscArraycpy(c.m_iter, c.m, a->k * ds.d));
-  PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_iter, c.mind, c.sums_iter, c.weight_iter));
-  { /* assign leaves the labels of c.m for means; the iteration has its own labels and sums */
-    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION};
-    double     t[7];
-    PetscCall(time_ops(&c, ops, 7, a->reps, t, cpu));
-    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_hot = t[3]; t_nocache = t[4]; t_means = t[5]; t_iter = t[6];
+  PetscCall(PetscArraycpy(c.m_bnd, c.m, a->k * ds.d));
+  PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_iter, c.mind_iter, c.sums_iter, c.weight_iter, NULL));
+  PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_bnd, c.labels_bnd, c.mind_bnd, c.sums_bnd, c.weight_bnd, &c.kb));
+  PetscCall(bo_kmeans_assign_bounded(&ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_ab, c.mind_ab, &c.kb_assign));
+  for (int s = 0; s < a->start; s++) { /* --start: the chains advanced untimed, level */
+    PetscCall(run_op(&c, OP_ITERATION));
+    PetscCall(run_op(&c, OP_ITERATION_BOUNDS));
+    PetscCall(run_op(&c, OP_ASSIGN_BOUNDS));
   }
+  c.skipped = c.resummed = c.bounded_passes = c.skipped_ab = 0;
+  { /* assign leaves the labels of c.m for means; the iterations have their own labels and sums */
+    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS};
+    double     t[9];
+    PetscCall(time_ops(&c, ops, 9, a->reps, t, cpu));
+    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_hot = t[3]; t_nocache = t[4]; t_means = t[5]; t_iter = t[6]; t_bnd = t[7]; t_abnd = t[8];
+  }
+  int64_t counts[3] = {c.skipped, c.resummed, c.skipped_ab};
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPI_INT64_T, MPI_SUM, PETSC_COMM_WORLD));
   if (!a->rank) {
     double gb = (double)ds.n * (double)ds.d * 4 / 1e9, fl = 2.0 * (double)ds.n * (double)ds.d * (double)a->k, la = loadavg();
     const char *peer = "stream X: sum of the shard's floats";
-    struct { const char *name; double t, cpu; int flops; } cs[] = {{"assign", t_assign, cpu[2], 1}, {"assign (X in cache)", t_hot, cpu[3], 1}, {"assign (no cache)", t_nocache, cpu[4], 1}, {"means", t_means, cpu[5], 0}, {"iteration", t_iter, cpu[6], 1}};
-    for (int i = 0; i < 5; i++) {
+    struct { const char *name; double t, cpu; int flops; } cs[] = {{"assign", t_assign, cpu[2], 1}, {"assign (X in cache)", t_hot, cpu[3], 1}, {"assign (no cache)", t_nocache, cpu[4], 1}, {"means", t_means, cpu[5], 0}, {"iteration", t_iter, cpu[6], 1}, {"iteration (bounds)", t_bnd, cpu[7], 1}, {"assign (bounds)", t_abnd, cpu[8], 1}};
+    for (int i = 0; i < 7; i++) {
       json_head(a, "kmeans_kernels", cs[i].name, ds.n, ds.d, a->k);
       printf("\"data\":\"%s\",\"seconds\":%.6f,\"gflops\":%.2f,\"x_gb_per_s\":%.2f,\"peer\":\"%s\",\"peer_seconds\":%.6f,\"peer_gb_per_s\":%.2f,\"ratio\":%.3f,"
-             "\"cpu_seconds\":%.6f,\"peer_cpu_seconds\":%.6f,\"cpu_ratio\":%.3f,\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"xcache_seconds\":%.6f,\"load\":%.2f}\n",
+             "\"cpu_seconds\":%.6f,\"peer_cpu_seconds\":%.6f,\"cpu_ratio\":%.3f,\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"xcache_seconds\":%.6f,",
              a->features, cs[i].t, cs[i].flops ? fl / cs[i].t / 1e9 : 0.0, gb / cs[i].t, peer, t_stream, gb / t_stream, cs[i].t / t_stream, cs[i].cpu, cpu[0], cs[i].cpu / cpu[0],
-             t_tile, fl / t_tile / 1e9, t_cache, la);
+             t_tile, fl / t_tile / 1e9, t_cache);
+      if (i >= 4) printf("\"passes\":\"%d-%d\",", a->start + 3, a->start + a->reps + 2); /* pass 1 from the seeds, one warm-up */
+      if (i == 5) printf("\"skipped_rows\":%.4f,\"replaced_partials\":%.4f,", (double)counts[0] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)), (double)counts[1] / ((double)ds.rows.ntiles * (double)a->k * (double)PetscMax(1, c.bounded_passes)));
+      if (i == 6) printf("\"skipped_rows\":%.4f,", (double)counts[2] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)));
+      printf("\"load\":%.2f}\n", la);
     }
     fflush(stdout);
   }
   PetscCall(PetscFree6(c.m, c.m_work, c.labels, c.mind, c.weight, c.g));
   PetscCall(PetscFree4(c.m_iter, c.labels_iter, c.sums_iter, c.weight_iter));
+  PetscCall(PetscFree6(c.m_bnd, c.labels_bnd, c.mind_iter, c.mind_bnd, c.sums_bnd, c.weight_bnd));
+  PetscCall(bo_kmeans_bounds_destroy(&c.kb));
+  PetscCall(bo_kmeans_bounds_destroy(&c.kb_assign));
+  PetscCall(PetscFree2(c.labels_ab, c.mind_ab));
   PetscCall(bo_kmeans_xcache_destroy(&c.xc));
   PetscCall(bo_kmeans_xcache_destroy(&c.hot_xc));
   PetscCall(bo_dataset_destroy(&ds));
@@ -421,12 +465,13 @@ static int parse(int argc, char **argv, args_t *a)
     else if (!strcmp(key, "--d")) a->d = atoll(v);
     else if (!strcmp(key, "--reps")) a->reps = atoi(v);
     else if (!strcmp(key, "--its")) a->its = atoi(v);
+    else if (!strcmp(key, "--start")) a->start = atoi(v);
     else if (!strcmp(key, "--block")) a->block = atoll(v);
     else if (!strcmp(key, "--lambda")) a->lambda = atof(v);
     else if (!strcmp(key, "--init")) a->init = v;
     else return 0;
   }
-  if (a->reps < 1 || a->reps > MAX_REPS) return 0;
+  if (a->reps < 1 || a->reps > MAX_REPS || a->start < 0) return 0;
   if (!strcmp(a->mode, "assign")) return npos == 1;
   if (!strcmp(a->mode, "bound")) return npos == 2;
   return npos == 0;
@@ -442,7 +487,7 @@ int main(int argc, char **argv)
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (!parse(argc, argv, &a)) {
     if (!rank)
-      fprintf(stderr, "bench_kmeans: usage: mpirun -n P bench_kmeans assign FEATURES.h5 [--k K] [--init INIT.h5] [--reps R] | synthetic [--n N] [--d D] [--k K] [--reps R] [--block B] | "
+      fprintf(stderr, "bench_kmeans: usage: mpirun -n P bench_kmeans assign FEATURES.h5 [--k K] [--init INIT.h5] [--reps R] [--start S] | synthetic [--n N] [--d D] [--k K] [--reps R] [--block B] | "
                       "bound FEATURES.h5 GRAPH.h5 [--k K] [--init INIT.h5] [--its I] [--reps R] [--lambda L]; expected one of the three modes\n");
     MPI_Finalize();
     return 1;

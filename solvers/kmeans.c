@@ -3,7 +3,10 @@
  * Small K (<= DIRECT_MAX_K): hand-written dot products instead of BLAS.  Per tile, an sgemm would
  * first pack the tile (a second pass over X) and reaches ~20 GFlop/s at N x 784 x 10 here; the
  * register-blocked AVX2 kernel below reads each row once from memory, keeps 2 rows x 5 prototypes
- * of partial sums in registers and runs at the FP-pipe rate.  Large K: one sgemm per tile. */
+ * of partial sums in registers and runs at the FP-pipe rate.  Large K: one sgemm per tile.
+ * Repeated hard passes (small K) carry bounds (bo_kmeans_bounds): rows that provably keep their
+ * prototype compute one product instead of K, and K-means re-sums only the tiles' clusters whose
+ * rows changed; both give the bits of the full pass. */
 #include "boundopt/kmeans.h"
 #include "boundopt/error.h"
 #include "boundopt/reduce.h"
@@ -84,6 +87,17 @@ static void dots_portable(int64_t nrows, int64_t avail, int64_t d, const float *
 #define PREFETCH_HINT _MM_HINT_T0
 #endif
 #define AVX2 __attribute__((target("avx2")))
+/* static TYPE *NAME(void): the AVX2 kernel where the CPU has it, else the portable one (same bits). */
+#define CPU_DISPATCH(type, name, avx2, portable) \
+  static type *name(void) \
+  { \
+    static type *fn; \
+    if (!fn) { \
+      __builtin_cpu_init(); \
+      fn = __builtin_cpu_supports("avx2") ? avx2 : portable; \
+    } \
+    return fn; \
+  }
 #define INLINE static inline __attribute__((always_inline))
 
 /* Four 8-lane accumulators to their four sums, each ((0+1)+(2+3))+((4+5)+(6+7)) as dot8:
@@ -165,15 +179,59 @@ AVX2 static void dots_avx2(int64_t nrows, int64_t avail, int64_t d, const float 
   }
 }
 
-static dots_fn *direct_dots(void)
+CPU_DISPATCH(dots_fn, direct_dots, dots_avx2, dots_portable)
+
+/* g[q] = dot8(x_{r[q]}, m_{a[q]}) for q < n (rows r of xt, increasing, avail rows readable):
+ * each listed row's product with its own prototype, the bounded pass's rows that may need no
+ * other.  Four rows at a time: one row alone waits on its own chain of additions. */
+typedef void dots_own_fn(int64_t n, const int64_t *r, const int32_t *a, int64_t avail, int64_t d, const float *xt, const float *m, float *g);
+
+static void dots_own_portable(int64_t n, const int64_t *r, const int32_t *a, int64_t avail, int64_t d, const float *xt, const float *m, float *g)
 {
-  static dots_fn *fn;
-  if (!fn) {
-    __builtin_cpu_init();
-    fn = __builtin_cpu_supports("avx2") ? dots_avx2 : dots_portable;
-  }
-  return fn;
+  (void)avail;
+  for (int64_t q = 0; q < n; q++) g[q] = dot8(xt + r[q] * d, m + (int64_t)a[q] * d, d);
 }
+
+/* R rows (R <= 4) with their prototypes, while prefetching the 4 rows from pf on. */
+AVX2 INLINE void own_block(const int R, int64_t d, const float *const *xs, const float *const *ms, float *g, const float *pf)
+{
+  __m256  acc[4];
+  float   out[4];
+  int64_t j = 0;
+
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  for (; j + 8 <= d; j += 8) {
+    _mm_prefetch((const char *)(pf + 4 * j), PREFETCH_HINT);
+    _mm_prefetch((const char *)(pf + 4 * j + 16), PREFETCH_HINT);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(_mm256_loadu_ps(xs[r] + j), _mm256_loadu_ps(ms[r] + j)));
+  }
+  for (; j < d; j++) /* the tail into lane 0, as dots_block */
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm256_add_ps(acc[r], _mm256_setr_ps(xs[r][j] * ms[r][j], 0, 0, 0, 0, 0, 0, 0));
+  _mm_storeu_ps(out, lanes_sum4(acc[0], acc[R > 1 ? 1 : 0], acc[R > 2 ? 2 : 0], acc[R > 3 ? 3 : 0]));
+  for (int r = 0; r < R; r++) g[r] = out[r];
+}
+
+AVX2 static void dots_own_avx2(int64_t n, const int64_t *r, const int32_t *a, int64_t avail, int64_t d, const float *xt, const float *m, float *g)
+{
+  for (int64_t q = 0; q < n; q += 4) {
+    const int    R = n - q >= 4 ? 4 : (int)(n - q);
+    const float *xs[4], *ms[4];
+    for (int t = 0; t < R; t++) { xs[t] = xt + r[q + t] * d; ms[t] = m + (int64_t)a[q + t] * d; }
+    int64_t      next = r[q + R - 1] + 1; /* the rows after this group, if there are four */
+    const float *pf   = next + PREFETCH_ROWS <= avail ? xt + next * d : xs[0];
+    switch (R) {
+    case 4: own_block(4, d, xs, ms, g + q, pf); break;
+    case 3: own_block(3, d, xs, ms, g + q, pf); break;
+    case 2: own_block(2, d, xs, ms, g + q, pf); break;
+    default: own_block(1, d, xs, ms, g + q, pf); break;
+    }
+  }
+}
+
+CPU_DISPATCH(dots_own_fn, dots_own, dots_own_avx2, dots_own_portable)
 
 /* Cross products of rows of a tile with the prototypes, g = x m^T (rows x k floats): the direct
  * kernel for few prototypes, one sgemm otherwise.  Called on whole global tiles or on fixed
@@ -351,15 +409,7 @@ AVX2 static void add_rows_avx2(int64_t d, const float *x, const int64_t *rs, int
     for (int64_t q = 0; q < nr; q++) pc[j] += x[rs[q] * d + j];
 }
 
-static add_rows_fn *add_rows(void)
-{
-  static add_rows_fn *fn;
-  if (!fn) {
-    __builtin_cpu_init();
-    fn = __builtin_cpu_supports("avx2") ? add_rows_avx2 : add_rows_portable;
-  }
-  return fn;
-}
+CPU_DISPATCH(add_rows_fn, add_rows, add_rows_avx2, add_rows_portable)
 
 /* nr consecutive rows x (nr <= CHUNK_ROWS, labels lab) into their clusters' partials, each
  * cluster's rows in row order: one add_rows call per cluster present. */
@@ -459,56 +509,240 @@ AVX2 static int32_t argmin_avx2(int64_t k, const double *mm, const float *g, dou
   return (int32_t)i;
 }
 
-static argmin_fn *row_argmin(void)
+CPU_DISPATCH(argmin_fn, row_argmin, argmin_avx2, argmin_portable)
+
+/* ---------------------------------------------------------------- bounds (Hamerly 2010) */
+
+/* What a bounded pass knows about the prototypes' movement since the last one, and the rounding
+ * slack of its tests.  Why the skipped products are never needed (same labels, same bits):
+ *   - lower[i] is a lower bound on the exact distance |x_i - m_c| for every c != label[i]
+ *     (set from the computed distances minus their worst rounding, then lowered by the largest
+ *     movement of the other prototypes: the triangle inequality);
+ *   - the computed value of c, |m_c|^2 - 2 x.m_c, is within e_i of the exact |x_i - m_c|^2 - |x_i|^2,
+ *     e_i = gamma (|x_i| + max_c |m_c|)^2 (gamma: float dot products of n = d/8 + 12 roundings
+ *     at most, |error| <= gamma_n |x| |m|, plus a margin for the double arithmetic);
+ *   - so lower[i]^2 > |x_i|^2 + v_a + 3 e_i (v_a: the computed value of label[i]) puts every other
+ *     computed value strictly above v_a: the full argmin would return label[i], with v_a. */
+typedef struct {
+  bo_kmeans_bounds *b;
+  int64_t           off;        /* the tile's first local row */
+  double            shift;      /* the largest movement of a prototype since the last pass */
+  double            shift_top;  /* the largest movement of the others than top */
+  int32_t           top;
+  double            mnorm;      /* max_c |m_c|, rounded up */
+  double            gamma;
+  double            move[DIRECT_MAX_K]; /* each prototype's movement */
+} pass_bounds;
+
+PetscErrorCode bo_kmeans_bounds_create(const bo_rows *rows, int64_t d, int64_t k, bo_kmeans_bounds *b)
 {
-  static argmin_fn *fn;
-  if (!fn) {
-    __builtin_cpu_init();
-    fn = __builtin_cpu_supports("avx2") ? argmin_avx2 : argmin_portable;
-  }
-  return fn;
+  int64_t local = bo_rows_local(rows);
+
+  PetscFunctionBeginUser;
+  b->local = local; b->k = k; b->d = d; b->have_prev = PETSC_FALSE; b->skipped = b->replaced = 0;
+  b->held = NULL; b->total = NULL; b->count = NULL; b->xmax = 0; b->kind = 0; b->have_sums = PETSC_FALSE;
+  PetscCall(PetscMalloc4(PetscMax(1, local), &b->label, PetscMax(1, local), &b->lower, k * d, &b->prev, PetscMax(1, local), &b->own));
+  for (int64_t i = 0; i < local; i++) { b->label[i] = -1; b->lower[i] = -1.0; }
+  PetscFunctionReturn(0);
 }
 
-/* Labels, mind and (h != NULL) the hard sums of rows [0, rows) of one tile. */
-static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const float *xt, const double *sqnorm, int64_t k, const float *m, const double *mm, float *g, int32_t *labels, double *mind, hard_acc *h)
+PetscErrorCode bo_kmeans_bounds_destroy(bo_kmeans_bounds *b)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree4(b->label, b->lower, b->prev, b->own));
+  PetscCall(PetscFree(b->count));
+  if (b->total) PetscCall(bo_exactsum_destroy(&b->total));
+  if (b->held) PetscCall(bo_exactsum_destroy(&b->held));
+  b->local = 0;
+  PetscFunctionReturn(0);
+}
+
+/* The pass's movement of every prototype since b->prev (none yet: infinite, no row is skipped). */
+static void pass_bounds_begin(bo_kmeans_bounds *b, int64_t d, int64_t k, const float *m, const double *mm, pass_bounds *pb)
+{
+  const double u = ldexp(1.0, -24), n = (double)(d / 8 + 12);
+  double       top = 0, second = 0, mmax = 0;
+
+  pb->b = b; pb->top = 0;
+  for (int64_t c = 0; c < k; c++) mmax = PetscMax(mmax, mm[c]);
+  pb->mnorm = sqrt(mmax) * (1 + 1e-12);
+  pb->gamma = 2 * n * u / (1 - n * u) + 1e-10;
+  if (!b->have_prev) {
+    pb->shift = pb->shift_top = INFINITY;
+    for (int64_t c = 0; c < k; c++) pb->move[c] = INFINITY;
+    return;
+  }
+  for (int64_t c = 0; c < k; c++) {
+    double s = sqrt(row_sqdist(m + c * d, b->prev + c * d, d)) * (1 + 1e-10);
+    pb->move[c] = s;
+    if (s > top) { second = top; top = s; pb->top = (int32_t)c; }
+    else if (s > second) second = s;
+  }
+  pb->shift = top; pb->shift_top = second;
+}
+
+/* Rows of a chunk whose label a bounded pass can keep: their label, mind and new lower bound set,
+ * the others listed in full[] in row order (returns how many). */
+static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t avail, int64_t d, const float *xt, const double *sqnorm, const float *m, const double *mm, int32_t *labels, double *mind, int64_t *full)
+{
+  int64_t   nfull = 0, nc = 0, off = pb->off, cand[CHUNK_ROWS] = {0}; /* {0}: gcc cannot see that only [0, nc) is read */
+  int32_t  *blabel = pb->b->label + off, ca[CHUNK_ROWS] = {0};
+  double   *lower  = pb->b->lower + off, clb[CHUNK_ROWS];
+  float    *own    = pb->b->own + off;
+  float     cg[CHUNK_ROWS];
+  PetscBool keep[CHUNK_ROWS];
+
+  for (int64_t i = i0; i < i0 + nr; i++) { /* rows whose bound survives the prototypes' movement */
+    double lb = lower[i];
+    keep[i - i0] = PETSC_FALSE;
+    if (!(lb > 0)) continue;
+    lb -= blabel[i] == pb->top ? pb->shift_top : pb->shift;
+    /* a filter, not a proof (the test below is): the row's last distance plus its prototype's
+     * movement about bounds its distance now, and a row that will fail the test is better sent
+     * to the full kernel at once than after its own product */
+    if (!(lb > 0) || !((double)own[i] + pb->move[blabel[i]] < lb)) continue;
+    cand[nc] = i; ca[nc] = blabel[i]; clb[nc] = lb; nc++;
+  }
+  dots_own()(nc, cand, ca, avail, d, xt, m, cg);
+  for (int64_t q = 0; q < nc; q++) {
+    int64_t i  = cand[q];
+    int32_t a  = ca[q];
+    double  xx = sqnorm ? sqnorm[i] : row_sqnorm(xt + i * d, d), nx = sqrt(xx);
+    double  v  = mm[a] - 2.0 * (double)cg[q];
+    double  e  = pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
+    if (clb[q] * clb[q] > xx + v + 3 * e) {
+      labels[i]    = a;
+      mind[i]      = PetscMax(0.0, xx + v);
+      own[i]       = (float)sqrt(mind[i]);
+      lower[i]     = clb[q];
+      keep[i - i0] = PETSC_TRUE;
+      pb->b->skipped++;
+    }
+  }
+  for (int64_t i = i0; i < i0 + nr; i++)
+    if (!keep[i - i0]) full[nfull++] = i;
+  return nfull;
+}
+
+/* A fully computed row's lower bound: the second smallest computed value, minus its rounding. */
+static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const double *mm, const float *gi, double xx, int32_t best, double mind)
+{
+  double v2 = INFINITY, nx = sqrt(xx), e = pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
+  for (int64_t c = 0; c < k; c++)
+    if (c != best) v2 = PetscMin(v2, mm[c] - 2.0 * (double)gi[c]);
+  pb->b->label[pb->off + i] = best;
+  pb->b->own[pb->off + i]   = (float)sqrt(mind);
+  pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - e)); /* NaN: never skipped */
+}
+
+/* The end of tile lt (local index) of a bounded fused pass, rows [0, rows) of xt labelled old
+ * before it (-1: none): each cluster whose rows changed (all, fresh) is summed again from zero in
+ * row order (hard_acc's bits) and its partial replaces the old one in b's total.  The other
+ * clusters' rows are not read again. */
+static PetscErrorCode tile_sums_replace(bo_kmeans_bounds *b, int64_t lt, int64_t rows, const float *xt, const int32_t *labels, const int32_t *old, PetscBool fresh, PetscBool *affected, int64_t *rs, double *pc)
+{
+  const int64_t k = b->k, d = b->d;
+  add_rows_fn  *add = add_rows();
+
+  PetscFunctionBeginUser;
+  for (int64_t c = 0; c < k; c++) affected[c] = fresh;
+  for (int64_t i = 0; i < rows; i++)
+    if (old[i] != labels[i]) {
+      if (old[i] >= 0) { affected[old[i]] = PETSC_TRUE; b->count[old[i]]--; }
+      affected[labels[i]] = PETSC_TRUE; b->count[labels[i]]++;
+    }
+  for (int64_t c = 0; c < k; c++) {
+    if (!affected[c]) continue;
+    int64_t n = 0;
+    for (int64_t i = 0; i < rows; i++)
+      if (labels[i] == c) rs[n++] = i;
+    memset(pc, 0, sizeof *pc * (size_t)d);
+    if (n) add(d, xt, rs, n, pc);
+    PetscCall(bo_exactsum_replace_at(b->total, c * d, d, pc, b->held, (lt * k + c) * d));
+    b->replaced++;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Labels, mind and (h != NULL) the hard sums of rows [0, rows) of one tile; pb (small K only):
+ * skip the products a row provably does not need. */
+static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const float *xt, const double *sqnorm, int64_t k, const float *m, const double *mm, float *g, int32_t *labels, double *mind, hard_acc *h, const pass_bounds *pb)
 {
   int64_t    chunk  = k <= DIRECT_MAX_K ? CHUNK_ROWS : rows;
   argmin_fn *argmin = k <= DIRECT_MAX_K ? argmin_portable : row_argmin(); /* few prototypes: the plain scan is as fast */
+  int64_t    full[CHUNK_ROWS];
 
   PetscFunctionBeginUser;
   for (int64_t i0 = 0; i0 < rows; i0 += chunk) {
-    int64_t nr = PetscMin(chunk, rows - i0);
-    tile_cross(nr, avail - i0, d, xt + i0 * d, k, m, g);
-    for (int64_t i = i0; i < i0 + nr; i++) {
+    int64_t nr = PetscMin(chunk, rows - i0), nfull = nr;
+    if (pb) nfull = skip_rows(pb, i0, nr, avail, d, xt, sqnorm, m, mm, labels, mind, full);
+    else if (k <= DIRECT_MAX_K) for (int64_t q = 0; q < nr; q++) full[q] = i0 + q;
+    if (k > DIRECT_MAX_K) tile_cross(nr, avail - i0, d, xt + i0 * d, k, m, g);
+    else
+      for (int64_t q = 0; q < nfull;) { /* runs of consecutive rows through the kernel */
+        int64_t s = q;
+        while (q + 1 < nfull && full[q + 1] == full[q] + 1) q++;
+        q++;
+        tile_cross(full[q - 1] - full[s] + 1, avail - full[s], d, xt + full[s] * d, k, m, g + (full[s] - i0) * k);
+      }
+    for (int64_t q = 0; q < nfull; q++) {
+      int64_t      i  = k <= DIRECT_MAX_K ? full[q] : i0 + q;
       const float *gi = g + (i - i0) * k, *xr = xt + i * d;
-      double       bestv;
+      double       bestv, xx = sqnorm ? sqnorm[i] : row_sqnorm(xr, d);
       int32_t      best = argmin(k, mm, gi, &bestv);
       labels[i] = best;
-      mind[i]   = PetscMax(0.0, (sqnorm ? sqnorm[i] : row_sqnorm(xr, d)) + bestv);
+      mind[i]   = PetscMax(0.0, xx + bestv);
+      if (pb) bound_from_full(pb, i, k, mm, gi, xx, best, mind[i]);
     }
     if (h) /* small K: the chunk's rows are in L2; large K: one row at a time */
       for (int64_t q = i0; q < i0 + nr; q += CHUNK_ROWS) hard_acc_rows(h, PetscMin(CHUNK_ROWS, i0 + nr - q), labels + q, xt + q * d);
   }
-  if (h) PetscCall(hard_acc_end_tile(h));
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m_in, int32_t *labels, double *mind, hard_acc *h)
+/* tile_sums: (b only, h NULL) the tiles' changed partials replace theirs in b's total. */
+static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m_in, int32_t *labels, double *mind, hard_acc *h, bo_kmeans_bounds *b, PetscBool tile_sums)
 {
   float       *g, *m_raw;
   const float *m;
   double      *mm;
+  pass_bounds  pb;
+  int32_t     *old = NULL;
+  int64_t     *rs = NULL;
+  double      *pc = NULL;
+  PetscBool   *affected = NULL, fresh = PETSC_FALSE;
 
   PetscFunctionBeginUser;
   PetscCheck(!xc || xc->local == bo_rows_local(rows), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: x cache of %lld rows for %lld; expected the cache of this x (internal error)", (long long)xc->local, (long long)bo_rows_local(rows));
+  PetscCheck(!b || (b->local == bo_rows_local(rows) && b->k == k && b->d == d), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: bounds of %lld rows, k = %lld, d = %lld for %lld, %lld, %lld; expected the bounds of this x and k (internal error)", (long long)b->local, (long long)b->k, (long long)b->d, (long long)bo_rows_local(rows), (long long)k, (long long)d);
   PetscCall(PetscMalloc2(BO_TILE_ROWS * k, &g, k, &mm));
   PetscCall(prototypes_aligned(k, d, m_in, &m_raw, &m));
   for (int64_t c = 0; c < k; c++) mm[c] = row_sqnorm(m + c * d, d);
+  if (b && k > DIRECT_MAX_K) b = NULL; /* many prototypes: one sgemm per tile, whose bits depend on its rows */
+  if (b) {
+    pass_bounds_begin(b, d, k, m, mm, &pb);
+    b->skipped = b->replaced = 0;
+  }
+  if (b && tile_sums) {
+    PetscCall(PetscMalloc4(BO_TILE_ROWS, &old, k, &affected, BO_TILE_ROWS, &rs, d, &pc));
+    fresh = b->have_sums ? PETSC_FALSE : PETSC_TRUE;
+  }
   for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
     int64_t lo, hi;
     bo_tile_bounds(rows->n, t, &lo, &hi);
     int64_t off = lo - rows->lo;
-    PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind + off, h));
+    pb.off = off;
+    if (old) /* the labels the tile's sums were made with */
+      for (int64_t i = 0; i < hi - lo; i++) old[i] = fresh ? -1 : b->label[off + i];
+    PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind + off, h, b ? &pb : NULL));
+    if (old) PetscCall(tile_sums_replace(b, t - rows->tile_lo, hi - lo, x + off * d, labels + off, old, fresh, affected, rs, pc));
+    else if (h) PetscCall(hard_acc_end_tile(h));
+  }
+  if (old) b->have_sums = PETSC_TRUE;
+  PetscCall(PetscFree4(old, affected, rs, pc));
+  if (b) {
+    PetscCall(PetscArraycpy(b->prev, m, k * d));
+    b->have_prev = PETSC_TRUE;
   }
   PetscCall(PetscFree(m_raw));
   PetscCall(PetscFree2(g, mm));
@@ -518,18 +752,27 @@ static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x,
 PetscErrorCode bo_kmeans_assign(const bo_rows *rows, int64_t d, const float *x, int64_t k, const float *m, int32_t *labels, double *mind)
 {
   PetscFunctionBeginUser;
-  PetscCall(assign_all(rows, d, x, NULL, k, m, labels, mind, NULL));
+  PetscCall(assign_all(rows, d, x, NULL, k, m, labels, mind, NULL, NULL, PETSC_FALSE));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind)
 {
   PetscFunctionBeginUser;
-  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL));
+  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL, NULL, PETSC_FALSE));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight)
+PetscErrorCode bo_kmeans_assign_bounded(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, bo_kmeans_bounds *b)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(b->kind != 2, PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: bounds of fused passes given to bo_kmeans_assign_bounded; expected bounds of its own (internal error)");
+  b->kind = 1;
+  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL, b, PETSC_FALSE));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight, bo_kmeans_bounds *b)
 {
   hard_acc h;
   double   xmax;
@@ -537,8 +780,29 @@ PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t
   PetscFunctionBeginUser;
   if (xc) xmax = xc->xmax;
   else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
+  PetscCheck(!b || b->kind != 1, PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: bounds of bo_kmeans_assign_bounded given to a fused pass; expected bounds of its own (internal error)");
+  if (b) b->kind = 2;
+  if (b && k <= DIRECT_MAX_K) { /* the running total of b's tile partials: the same grid, so the same bits as h's */
+    if (b->total && b->xmax != xmax) { /* another x: start over */
+      PetscCall(bo_exactsum_destroy(&b->total));
+      PetscCall(bo_exactsum_destroy(&b->held));
+      PetscCall(PetscFree(b->count));
+      b->have_sums = PETSC_FALSE;
+    }
+    if (!b->total) {
+      PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &b->total));
+      PetscCall(bo_exactsum_create(PetscMax(1, (rows->tile_hi - rows->tile_lo) * k * d), xmax * (double)rows->n, &b->held));
+      PetscCall(PetscCalloc1(k, &b->count));
+      b->xmax = xmax;
+    }
+    PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL, b, PETSC_TRUE));
+    PetscCall(bo_exactsum_allreduce(comm, b->total, sums));
+    for (int64_t c = 0; c < k; c++) weight[c] = (double)b->count[c];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, weight, (int)k, MPI_DOUBLE, MPI_SUM, comm)); /* integers below 2^53: exact in any order */
+    PetscFunctionReturn(0);
+  }
   PetscCall(hard_acc_create(rows, d, k, xmax, &h));
-  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, &h));
+  PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, &h, b, PETSC_FALSE));
   PetscCall(hard_acc_finish(comm, &h, sums, weight));
   PetscFunctionReturn(0);
 }

@@ -200,6 +200,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   /* K-means: one pass over X per iteration assigns and sums the next means (bo_kmeans_assign_sums) */
   PetscBool        fused = o->method == BO_KMEANS && !(o->fixed && o->clamp) ? PETSC_TRUE : PETSC_FALSE, have_sums = PETSC_FALSE;
   bo_kmeans_xcache xc   = {0};
+  bo_kmeans_bounds kb   = {0}; /* hard passes skip the products a row provably does not need */
   double          *sums = NULL;
 
   PetscFunctionBeginUser;
@@ -216,6 +217,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
   if (!hard && o->on_empty == BO_ON_EMPTY_STOP) PetscCall(PetscMalloc1(PetscMax(1, local * k), &prev_y));
+  if (hard) PetscCall(bo_kmeans_bounds_create(rows, d, k, &kb));
   if (fused) {
     PetscCall(bo_kmeans_xcache_create(comm, rows, d, x, &xc));
     PetscCall(PetscMalloc1(k * d, &sums));
@@ -231,8 +233,8 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     } else PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
-      if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight));
-      else PetscCall(bo_kmeans_assign(rows, d, x, k, st->prototypes, st->labels, far));
+      if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight, &kb));
+      else PetscCall(bo_kmeans_assign_bounded(rows, d, x, NULL, k, st->prototypes, st->labels, far, &kb));
       have_sums = fused;
       if (o->fixed && o->clamp) clamp_hard(local, d, x, o, st, far);
       double *cost = far;
@@ -288,6 +290,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscCall(PetscFree(prev_y));
   PetscCall(PetscFree(sums));
   if (fused) PetscCall(bo_kmeans_xcache_destroy(&xc));
+  if (hard) PetscCall(bo_kmeans_bounds_destroy(&kb));
   PetscCall(PetscFree4(far, weight, prev_protos, prev_labels));
   PetscFunctionReturn(0);
 }

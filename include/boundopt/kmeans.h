@@ -11,6 +11,7 @@
 #define BOUNDOPT_KMEANS_H
 #include <petscsys.h>
 #include <stdint.h>
+#include "boundopt/reduce.h"
 #include "boundopt/tiles.h"
 
 /* a[i*k + c] = |x_i - m_c|^2 (local), from |x|^2 + |m|^2 - 2 x.m with one sgemm per tile,
@@ -39,11 +40,44 @@ PetscErrorCode bo_kmeans_xcache_create(MPI_Comm comm, const bo_rows *rows, int64
 PetscErrorCode bo_kmeans_xcache_destroy(bo_kmeans_xcache *xc);
 /* bo_kmeans_assign with the row norms of xc (a cache of this x): the same bits, less work. */
 PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind);
+/* What repeated Lloyd passes over the same x (bo_kmeans_assign_sums) carry from one pass to the
+ * next, for k <= 16 (the direct kernel; larger k ignores it), with results the same bits as
+ * without:
+ *  - lower bounds that skip a row's products with all but its own prototype when the row
+ *    provably keeps it (Hamerly 2010, with the rounding of the computed distances in the test).
+ *    The own product is still computed (mind needs it): a skipped row costs one product, not k;
+ *  - (bo_kmeans_assign_sums) each tile's per-cluster partial sums as held in the exact total:
+ *    a cluster whose rows in a tile did not change keeps its partial, with no rounding to the
+ *    total's grid; only the partials that changed are replaced.
+ * Memory per rank: 16 bytes per row, and (fused passes) 16 k d bytes per tile of 256 rows
+ * (k d / 16 bytes per row: a quarter of x at k = 16). */
+typedef struct {
+  int64_t     local, k, d;
+  int32_t    *label;     /* local: the prototype a row's lower bound leaves out (-1: none yet) */
+  double     *lower;     /* local: <= |x_i - m_c| for every c != label[i] (<= 0: no bound) */
+  float      *own;       /* local: the row's last distance to its prototype (a filter, not a bound) */
+  float      *prev;      /* k x d: the prototypes of the last pass */
+  PetscBool   have_prev, have_sums;
+  bo_exactsum held;      /* local tiles x k x d: each tile's partial per cluster on the total's grid */
+  bo_exactsum total;     /* k x d: the exact local total of held (both NULL until a fused pass) */
+  int64_t    *count;     /* k: local rows per cluster */
+  double      xmax;      /* the grid's bound: max |x| */
+  int         kind;      /* the passes it serves: 0 none yet, 1 bo_kmeans_assign_bounded, 2 bo_kmeans_assign_sums */
+  int64_t     skipped;   /* local rows of the last pass whose other products were skipped */
+  int64_t     replaced;  /* (tile, cluster) partials of the last fused pass that changed */
+} bo_kmeans_bounds;
+/* Bounds for passes over this rank's rows of x with k prototypes; none known yet.  One b serves
+ * one kind of pass (bo_kmeans_assign_bounded or bo_kmeans_assign_sums), over the same x. */
+PetscErrorCode bo_kmeans_bounds_create(const bo_rows *rows, int64_t d, int64_t k, bo_kmeans_bounds *b);
+PetscErrorCode bo_kmeans_bounds_destroy(bo_kmeans_bounds *b);
+/* bo_kmeans_assign_cached (xc may be NULL) with bounds b kept across the passes: the same bits. */
+PetscErrorCode bo_kmeans_assign_bounded(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, bo_kmeans_bounds *b);
 /* (collective) One Lloyd pass reading x once: labels and mind exactly as bo_kmeans_assign, and the
  * hard sums of the new clusters (sums: k x d, replicated; weight: the counts), exactly the values
  * bo_kmeans_means (hard) would compute from these labels.  xc: a cache of this x, or NULL (then
- * max |x| costs one more pass).  The next prototypes are bo_kmeans_means_from_sums of the result. */
-PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight);
+ * max |x| costs one more pass).  The next prototypes are bo_kmeans_means_from_sums of the result.
+ * b: bounds kept across the passes over this x (updated), or NULL; the same results either way. */
+PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight, bo_kmeans_bounds *b);
 /* m_c = sums_c / weight_c (rounded to float) for every c with weight_c > 0; other m_c are kept. */
 void           bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const double *weight, float *m);
 /* (collective) m_c = mean of the rows labelled c (hard, y == NULL) or sum_p y_pc x_p / sum_p y_pc

@@ -30,6 +30,12 @@ PetscErrorCode bo_exactsum_add(bo_exactsum sum, const double *v);
  * Per-row addends are as rank-count independent as per-tile ones: each is rounded on its own. */
 PetscErrorCode bo_exactsum_add_at(bo_exactsum sum, int64_t offset, int64_t count, const double *v);
 PetscErrorCode bo_exactsum_add_float_at(bo_exactsum sum, int64_t offset, int64_t count, const float *v);
+/* Replaces an addend that changed: sum[offset + i] += grid(v[i]) - held[held_offset + i], then
+ * held[held_offset + i] = grid(v[i]), for i < count.  held (same bound, so the same grid) keeps
+ * each addend's grid value in place of a running total, so that the sum is exactly as if the old
+ * addends had never been added and the new ones had (e.g. a tile's partial that a later pass
+ * changed), with one rounding per new addend and none for the old. */
+PetscErrorCode bo_exactsum_replace_at(bo_exactsum sum, int64_t offset, int64_t count, const double *v, bo_exactsum held, int64_t held_offset);
 /* out[0..len) = total over all ranks of comm, rounded once to double; identical on every rank. */
 PetscErrorCode bo_exactsum_allreduce(MPI_Comm comm, bo_exactsum sum, double *out);
 PetscErrorCode bo_exactsum_destroy(bo_exactsum *sum);

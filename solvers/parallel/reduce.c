@@ -101,6 +101,24 @@ PetscErrorCode bo_exactsum_add_float_at(bo_exactsum s, int64_t offset, int64_t c
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode bo_exactsum_replace_at(bo_exactsum s, int64_t offset, int64_t count, const double *v, bo_exactsum held, int64_t held_offset)
+{
+  const double f0 = s->to_hi[0], f1 = s->to_hi[1];
+
+  PetscFunctionBeginUser;
+  PetscCheck(held->scale_exp == s->scale_exp, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: replacing on grid 2^-%d with addends held on 2^-%d; expected the same bound (internal error)", s->scale_exp, held->scale_exp);
+  PetscCheck(offset >= 0 && offset + count <= s->len && held_offset >= 0 && held_offset + count <= held->len, PETSC_COMM_SELF, BO_ERR_RUNTIME,
+             "exact sum: elements [%lld, +%lld) of %lld, held [%lld, +%lld) of %lld; expected ranges inside both (internal error)", (long long)offset, (long long)count, (long long)s->len, (long long)held_offset, (long long)count, (long long)held->len);
+  for (int64_t i = 0; i < count; i++) {
+    double t = v[i] * f0 * f1;
+    PetscCheck(fabs(t) < 0x1p61, PETSC_COMM_SELF, BO_ERR_RUNTIME, "exact sum: addend %g at %lld exceeds the declared bound; expected |addends| within the bound (internal error)", v[i], (long long)(offset + i));
+    acc_t f = to_fixed(t);
+    s->acc[offset + i] += f - held->acc[held_offset + i];
+    held->acc[held_offset + i] = f;
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_exactsum_allreduce(MPI_Comm comm, bo_exactsum s, double *out)
 {
   MPI_Datatype type;

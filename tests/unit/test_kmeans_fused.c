@@ -1,7 +1,7 @@
 /* test_kmeans_fused.c - the small-K assignment kernel and the fused Lloyd pass (kmeans.h), on one
  * rank: the kernel's bits against the documented 8-lane definition (every block shape of the AVX2
  * kernel, d % 8 tails, short tiles, any tile partition), the x cache, and bo_kmeans_assign_sums
- * against bo_kmeans_assign + bo_kmeans_means. */
+ * against bo_kmeans_assign + bo_kmeans_means, with and without bounds. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,7 +223,7 @@ static void check_fused(int64_t k, PetscBool cached)
   assert_int_equal(bo_kmeans_assign(&rows, d, x, k, m, lab, mind), 0);
   memcpy(m_sep, m, sizeof *m * (size_t)(k * d));
   assert_int_equal(bo_kmeans_means(PETSC_COMM_SELF, &rows, d, x, k, lab, NULL, m_sep, w), 0);
-  assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, m, lab2, mind2, sums, w2), 0);
+  assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, m, lab2, mind2, sums, w2, NULL), 0);
   assert_memory_equal(lab2, lab, sizeof *lab * n);
   assert_memory_equal(mind2, mind, sizeof *mind * n);
   assert_memory_equal(w2, w, sizeof *w * (size_t)k);
@@ -252,6 +252,126 @@ static void fused_pass_equals_assign_then_hard_means(void **state)
   check_fused(24, PETSC_TRUE);  /* sgemm */
 }
 
+/* Rows around kc centres (spread 3, noise 1), offset by shift in every coordinate. */
+static float *clustered_matrix(int64_t n, int64_t d, int64_t kc, uint64_t seed, double shift)
+{
+  float *x = normal_matrix(n, d, seed, 1.0, shift), *ctr = normal_matrix(kc, d, seed + 1, 3.0, 0.0);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < d; j++) x[i * d + j] += ctr[(i % kc) * d + j];
+  free(ctr);
+  return x;
+}
+
+/* Two Lloyd chains from the same prototypes, one with bounds: the same labels, mind and sums,
+ * bit for bit, at every pass; returns the rows the bounded chain skipped over all passes.  At
+ * pass 8 prototype 0 jumps onto row 7 (as a re-seeded empty cluster does) in both chains; dup:
+ * prototype 1 starts as a copy of prototype 0 (exact ties). */
+static int64_t check_bounded_chain(int64_t n, int64_t d, int64_t k, double shift, PetscBool dup, PetscBool cached)
+{
+  float           *x = clustered_matrix(n, d, 6, 21, shift), *m = malloc(sizeof *m * (size_t)(k * d)), *mb = malloc(sizeof *m * (size_t)(k * d));
+  int32_t         *lab = malloc(sizeof *lab * n), *labb = malloc(sizeof *lab * n);
+  double          *mind = malloc(sizeof *mind * n), *mindb = malloc(sizeof *mind * n);
+  double          *sums = malloc(sizeof *sums * (size_t)(k * d)), *sumsb = malloc(sizeof *sums * (size_t)(k * d)), *w = malloc(sizeof *w * (size_t)k), *wb = malloc(sizeof *w * (size_t)k);
+  bo_rows          rows = all_rows(n);
+  bo_kmeans_xcache xc;
+  bo_kmeans_bounds b, ba; /* the fused chain's; bo_kmeans_assign_bounded's on the plain chain's prototypes */
+  int64_t          skipped = 0;
+  int32_t         *laba = malloc(sizeof *lab * n);
+  double          *minda = malloc(sizeof *mind * n);
+
+  for (int64_t c = 0; c < k; c++) memcpy(m + c * d, x + (c * 37 % n) * d, sizeof *m * (size_t)d); /* rows as seeds */
+  if (dup && k > 1) memcpy(m + d, m, sizeof *m * (size_t)d);
+  memcpy(mb, m, sizeof *m * (size_t)(k * d));
+  assert_int_equal(bo_kmeans_xcache_create(PETSC_COMM_SELF, &rows, d, x, &xc), 0);
+  assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &b), 0);
+  assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &ba), 0);
+  for (int pass = 0; pass < 20; pass++) {
+    if (pass > 0) {
+      bo_kmeans_means_from_sums(k, d, sums, w, m);
+      bo_kmeans_means_from_sums(k, d, sumsb, wb, mb);
+    }
+    if (pass == 8) {
+      memcpy(m, x + 7 * d, sizeof *m * (size_t)d);
+      memcpy(mb, x + 7 * d, sizeof *m * (size_t)d);
+    }
+    assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, m, lab, mind, sums, w, NULL), 0);
+    assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, mb, labb, mindb, sumsb, wb, &b), 0);
+    assert_memory_equal(labb, lab, sizeof *lab * n);
+    assert_memory_equal(mindb, mind, sizeof *mind * n);
+    assert_memory_equal(sumsb, sums, sizeof *sums * (size_t)(k * d));
+    assert_memory_equal(wb, w, sizeof *w * (size_t)k);
+    assert_int_equal(bo_kmeans_assign_bounded(&rows, d, x, cached ? &xc : NULL, k, m, laba, minda, &ba), 0);
+    assert_memory_equal(laba, lab, sizeof *lab * n);
+    assert_memory_equal(minda, mind, sizeof *mind * n);
+    assert_true(ba.skipped == b.skipped); /* the same prototypes, the same bounds */
+    assert_true(b.skipped >= 0 && b.skipped <= n);
+    if (pass == 0) assert_int_equal(b.skipped, 0); /* no bounds before the first pass */
+    skipped += b.skipped;
+  }
+  { /* one b serves one kind of pass */
+    PetscErrorCode ierr[2];
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    ierr[0] = bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, NULL, k, m, lab, mind, sums, w, &ba);
+    ierr[1] = bo_kmeans_assign_bounded(&rows, d, x, NULL, k, m, lab, mind, &b);
+    PetscPopErrorHandler();
+    assert_true(ierr[0] != 0 && ierr[1] != 0);
+  }
+  assert_int_equal(bo_kmeans_bounds_destroy(&b), 0);
+  assert_int_equal(bo_kmeans_bounds_destroy(&ba), 0);
+  assert_int_equal(bo_kmeans_xcache_destroy(&xc), 0);
+  free(x); free(m); free(mb); free(lab); free(labb); free(mind); free(mindb); free(sums); free(sumsb); free(w); free(wb); free(laba); free(minda);
+  return skipped;
+}
+
+/* Rows about equally far from two prototypes, far from the origin (so that rounding of the
+ * computed values is larger than their differences), prototypes nudged between passes: a bound
+ * test without its rounding slack keeps labels that the full argmin changes. */
+static void bounded_passes_keep_the_bits_at_near_ties(void **state)
+{
+  const int64_t n = 4000, d = 37, k = 2, passes = 12;
+  float        *x = normal_matrix(n, d, 31, 1e-3, 1000.0), *m = normal_matrix(k, d, 32, 1e-3, 1000.0), *mb = malloc(sizeof *m * (size_t)(k * d));
+  int32_t      *lab = malloc(sizeof *lab * n), *labb = malloc(sizeof *lab * n);
+  double       *mind = malloc(sizeof *mind * n), *mindb = malloc(sizeof *mind * n), sums[2 * 37], w[2];
+  bo_rows       rows = all_rows(n);
+  bo_kmeans_bounds b;
+
+  (void)state;
+  assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &b), 0);
+  for (int64_t pass = 0; pass < passes; pass++) {
+    for (int64_t q = 0; q < k * d; q++) { /* a nudge of one float step in a few coordinates */
+      bo_rng r;
+      bo_rng_init(&r, 33, (uint64_t)(pass * k * d + q), 1);
+      if (pass > 0 && bo_rng_uniform(&r) < 0.2) m[q] = nextafterf(m[q], bo_rng_uniform(&r) < 0.5 ? 0.0f : 2000.0f);
+    }
+    memcpy(mb, m, sizeof *m * (size_t)(k * d));
+    assert_int_equal(bo_kmeans_assign(&rows, d, x, k, m, lab, mind), 0);
+    assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, NULL, k, mb, labb, mindb, sums, w, &b), 0);
+    assert_memory_equal(labb, lab, sizeof *lab * n);
+    assert_memory_equal(mindb, mind, sizeof *mind * n);
+  }
+  assert_int_equal(bo_kmeans_bounds_destroy(&b), 0);
+  free(x); free(m); free(mb); free(lab); free(labb); free(mind); free(mindb);
+}
+
+static void bounded_passes_give_the_same_bits_and_skip_rows(void **state)
+{
+  const int64_t n = 2000;
+  (void)state;
+  /* direct kernel, d % 8 tails, K from 1 to 16: the same bits, and rows skipped (measured: 5-19
+   * passes' worth of the 19 after the first) */
+  struct { int64_t d, k; double shift; PetscBool dup, cached; } cs[] = {
+    {37, 1, 0, PETSC_FALSE, PETSC_TRUE}, {37, 3, 0, PETSC_FALSE, PETSC_TRUE}, {64, 10, 0, PETSC_FALSE, PETSC_FALSE},
+    {19, 16, 0, PETSC_FALSE, PETSC_TRUE}, {37, 10, 0, PETSC_TRUE, PETSC_TRUE},
+    {37, 10, 300, PETSC_FALSE, PETSC_TRUE}, /* far from the origin: rounding of |x|^2 - 2 x.m is large against the gaps */
+  };
+  for (size_t q = 0; q < sizeof cs / sizeof cs[0]; q++) {
+    int64_t skipped = check_bounded_chain(n, cs[q].d, cs[q].k, cs[q].shift, cs[q].dup, cs[q].cached);
+    if (cs[q].shift == 0 && skipped < 4 * n) fail_msg("d = %lld, k = %lld: %lld rows skipped in 20 passes of %lld; expected at least 4 passes' worth", (long long)cs[q].d, (long long)cs[q].k, (long long)skipped, (long long)n);
+  }
+  /* many prototypes: the sgemm path ignores the bounds (its bits depend on its rows) */
+  assert_int_equal(check_bounded_chain(n, 13, 24, 0, PETSC_FALSE, PETSC_TRUE), 0);
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
@@ -260,6 +380,8 @@ int main(int argc, char **argv)
     PROPERTY("many prototypes: the label is the first minimum (exact ties), NaN costs never win, NaN at 0 keeps 0", many_prototypes_argmin_is_the_first_minimum_and_skips_nan),
     PROPERTY("the x cache holds each row's |x|^2 (the assignment's bits) and max |x|", xcache_holds_the_row_norms_and_max_abs),
     PROPERTY("the fused pass gives assign's labels and distances, and sums whose means are bo_kmeans_means's bits", fused_pass_equals_assign_then_hard_means),
+    PROPERTY("bounded passes keep the unbounded bits at near ties far from the origin", bounded_passes_keep_the_bits_at_near_ties),
+    PROPERTY("bounded Lloyd passes give the unbounded chain's bits (K 1-16, tails, ties, a jumping prototype, far offsets) and skip rows", bounded_passes_give_the_same_bits_and_skip_rows),
   };
   int failed;
 

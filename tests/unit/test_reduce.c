@@ -211,6 +211,49 @@ static void zero_bound_sums_zeros_to_zero(void **state)
   assert_int_equal(bo_exactsum_destroy(&s), 0);
 }
 
+/* A total kept by replacing tiles' partials (held per tile) equals the fresh sum of the final
+ * partials, bit for bit: the replaced partials leave no trace. */
+static void replaced_addends_leave_no_trace(void **state)
+{
+  double     *v = malloc(sizeof *v * NTILES * LEN), *w = malloc(sizeof *w * NTILES * LEN), fresh[LEN], kept[LEN], bound;
+  int         order[NTILES];
+  uint64_t    seed = 77;
+  bo_exactsum total, held;
+
+  (void)state;
+  make_partials(v, NTILES, LEN, 5);
+  make_partials(w, NTILES, LEN, 6);
+  bound = fmax(bound_of(v, NTILES, LEN), bound_of(w, NTILES, LEN));
+  assert_int_equal(bo_exactsum_create(LEN, bound, &total), 0);
+  assert_int_equal(bo_exactsum_create(NTILES * LEN, bound, &held), 0);
+  for (int t = 0; t < NTILES; t++) assert_int_equal(bo_exactsum_replace_at(total, 0, LEN, v + t * LEN, held, t * LEN), 0);
+  for (int round = 0; round < 3; round++) /* a third of the tiles change, some twice */
+    for (int t = 0; t < NTILES; t++)
+      if (lcg(&seed) % 3 == 0) {
+        memcpy(v + t * LEN, w + ((t + round) % NTILES) * LEN, sizeof *v * LEN);
+        assert_int_equal(bo_exactsum_replace_at(total, 0, LEN, v + t * LEN, held, t * LEN), 0);
+      }
+  assert_int_equal(bo_exactsum_allreduce(PETSC_COMM_SELF, total, kept), 0);
+  for (int t = 0; t < NTILES; t++) order[t] = t;
+  exact_sum_in_order(v, LEN, bound, order, NTILES, fresh);
+  assert_memory_equal(kept, fresh, sizeof fresh);
+  { /* another grid, or a range outside either sum, is refused */
+    bo_exactsum    other;
+    PetscErrorCode ierr[3];
+    assert_int_equal(bo_exactsum_create(NTILES * LEN, bound * 4, &other), 0);
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    ierr[0] = bo_exactsum_replace_at(total, 0, LEN, v, other, 0);
+    ierr[1] = bo_exactsum_replace_at(total, 1, LEN, v, held, 0);
+    ierr[2] = bo_exactsum_replace_at(total, 0, LEN, v, held, NTILES * LEN - 1);
+    PetscPopErrorHandler();
+    for (int i = 0; i < 3; i++) assert_int_equal(ierr[i], PETSC_ERR_LIB);
+    assert_int_equal(bo_exactsum_destroy(&other), 0);
+  }
+  assert_int_equal(bo_exactsum_destroy(&total), 0);
+  assert_int_equal(bo_exactsum_destroy(&held), 0);
+  free(v); free(w);
+}
+
 static void addend_above_the_bound_is_refused(void **state)
 {
   (void)state;
@@ -263,6 +306,7 @@ int main(int argc, char **argv)
     PROPERTY("negative values and huge magnitudes sum exactly", negative_values_sum_exactly),
     PROPERTY("bounds from 2^-1020 to 2^1020 keep addends of a quarter of the bound exact", bounds_across_the_double_range_keep_addends_exact),
     PROPERTY("a zero bound sums zeros (and an empty sum) to zero", zero_bound_sums_zeros_to_zero),
+    PROPERTY("a total kept by replacing held tile partials equals the fresh sum of the final ones, bit for bit; another grid or range is refused", replaced_addends_leave_no_trace),
     PROPERTY("an addend above the bound (or NaN/Inf) is refused with an error naming the bound", addend_above_the_bound_is_refused),
     PROPERTY("a negative, infinite or NaN bound is refused", bad_bounds_are_refused),
     PROPERTY("bo_reduce_max_abs gives the largest magnitude (0 for no values)", max_abs_is_the_largest_magnitude),
