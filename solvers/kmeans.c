@@ -449,6 +449,15 @@ static PetscErrorCode hard_acc_end_tile(hard_acc *h)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode hard_acc_free(hard_acc *h)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree4(h->count, h->part, h->touched, h->touched_list));
+  PetscCall(PetscFree2(h->left, h->rs));
+  PetscCall(bo_exactsum_destroy(&h->s));
+  PetscFunctionReturn(0);
+}
+
 /* (collective) The totals, and frees h. */
 static PetscErrorCode hard_acc_finish(MPI_Comm comm, hard_acc *h, double *sums, double *weight)
 {
@@ -456,9 +465,7 @@ static PetscErrorCode hard_acc_finish(MPI_Comm comm, hard_acc *h, double *sums, 
   PetscCall(bo_exactsum_allreduce(comm, h->s, sums));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, h->count, (int)h->k, MPI_INT64_T, MPI_SUM, comm));
   for (int64_t c = 0; c < h->k; c++) weight[c] = (double)h->count[c];
-  PetscCall(PetscFree4(h->count, h->part, h->touched, h->touched_list));
-  PetscCall(PetscFree2(h->left, h->rs));
-  PetscCall(bo_exactsum_destroy(&h->s));
+  PetscCall(hard_acc_free(h));
   PetscFunctionReturn(0);
 }
 
@@ -636,10 +643,11 @@ static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const d
 }
 
 /* The end of tile lt (local index) of a bounded fused pass, rows [0, rows) of xt labelled old
- * before it (-1: none): each cluster whose rows changed (all, fresh) is summed again from zero in
- * row order (hard_acc's bits) and its partial replaces the old one in b's total.  The other
- * clusters' rows are not read again. */
-static PetscErrorCode tile_sums_replace(bo_kmeans_bounds *b, int64_t lt, int64_t rows, const float *xt, const int32_t *labels, const int32_t *old, PetscBool fresh, PetscBool *affected, int64_t *rs, double *pc)
+ * before it (-1: none): the partial of each cluster whose rows changed (all, fresh) replaces the
+ * old one in b's total.  Dense passes (h: many changes) summed every cluster chunk by chunk while
+ * the rows were in L2; sparse ones sum only these clusters now, in row order (the same bits),
+ * and leave the other clusters' rows unread. */
+static PetscErrorCode tile_sums_replace(bo_kmeans_bounds *b, hard_acc *h, int64_t lt, int64_t rows, const float *xt, const int32_t *labels, const int32_t *old, PetscBool fresh, PetscBool *affected, int64_t *rs, double *pc)
 {
   const int64_t k = b->k, d = b->d;
   add_rows_fn  *add = add_rows();
@@ -653,13 +661,22 @@ static PetscErrorCode tile_sums_replace(bo_kmeans_bounds *b, int64_t lt, int64_t
     }
   for (int64_t c = 0; c < k; c++) {
     if (!affected[c]) continue;
-    int64_t n = 0;
-    for (int64_t i = 0; i < rows; i++)
-      if (labels[i] == c) rs[n++] = i;
-    memset(pc, 0, sizeof *pc * (size_t)d);
-    if (n) add(d, xt, rs, n, pc);
-    PetscCall(bo_exactsum_replace_at(b->total, c * d, d, pc, b->held, (lt * k + c) * d));
+    const double *part = pc;
+    if (h && h->touched[c]) part = h->part + c * d;
+    else {
+      int64_t n = 0;
+      if (!h)
+        for (int64_t i = 0; i < rows; i++)
+          if (labels[i] == c) rs[n++] = i;
+      memset(pc, 0, sizeof *pc * (size_t)d);
+      if (n) add(d, xt, rs, n, pc);
+    }
+    PetscCall(bo_exactsum_replace_at(b->total, c * d, d, part, b->held, (lt * k + c) * d));
     b->replaced++;
+  }
+  if (h) {
+    for (int64_t q = 0; q < h->ntouched; q++) h->touched[h->touched_list[q]] = PETSC_FALSE;
+    h->ntouched = 0;
   }
   PetscFunctionReturn(0);
 }
@@ -700,7 +717,8 @@ static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const 
   PetscFunctionReturn(0);
 }
 
-/* tile_sums: (b only, h NULL) the tiles' changed partials replace theirs in b's total. */
+/* tile_sums: (b only) the tiles' changed partials replace theirs in b's total; h (dense passes)
+ * or NULL (sparse) as tile_sums_replace. */
 static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m_in, int32_t *labels, double *mind, hard_acc *h, bo_kmeans_bounds *b, PetscBool tile_sums)
 {
   float       *g, *m_raw;
@@ -735,7 +753,7 @@ static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x,
     if (old) /* the labels the tile's sums were made with */
       for (int64_t i = 0; i < hi - lo; i++) old[i] = fresh ? -1 : b->label[off + i];
     PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind + off, h, b ? &pb : NULL));
-    if (old) PetscCall(tile_sums_replace(b, t - rows->tile_lo, hi - lo, x + off * d, labels + off, old, fresh, affected, rs, pc));
+    if (old) PetscCall(tile_sums_replace(b, h, t - rows->tile_lo, hi - lo, x + off * d, labels + off, old, fresh, affected, rs, pc));
     else if (h) PetscCall(hard_acc_end_tile(h));
   }
   if (old) b->have_sums = PETSC_TRUE;
@@ -795,7 +813,12 @@ PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t
       PetscCall(PetscCalloc1(k, &b->count));
       b->xmax = xmax;
     }
-    PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, NULL, b, PETSC_TRUE));
+    /* dense when the last pass replaced over a third of the partials (or none exist yet): summing
+     * every chunk in L2 then costs less than reading the changed clusters' rows again */
+    PetscBool dense = !b->have_sums || 3 * b->replaced > (rows->tile_hi - rows->tile_lo) * k ? PETSC_TRUE : PETSC_FALSE;
+    if (dense) PetscCall(hard_acc_create(rows, d, k, xmax, &h)); /* its chunk partials; its own total stays unused */
+    PetscCall(assign_all(rows, d, x, xc, k, m, labels, mind, dense ? &h : NULL, b, PETSC_TRUE));
+    if (dense) PetscCall(hard_acc_free(&h));
     PetscCall(bo_exactsum_allreduce(comm, b->total, sums));
     for (int64_t c = 0; c < k; c++) weight[c] = (double)b->count[c];
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, weight, (int)k, MPI_DOUBLE, MPI_SUM, comm)); /* integers below 2^53: exact in any order */
