@@ -357,8 +357,8 @@ static void bounded_passes_give_the_same_bits_and_skip_rows(void **state)
 {
   const int64_t n = 2000;
   (void)state;
-  /* direct kernel, d % 8 tails, K from 1 to 16: the same bits, and rows skipped (measured: 5-19
-   * passes' worth of the 19 after the first) */
+  /* direct kernel, d % 8 tails, K from 1 to 16: the same bits, and rows skipped (measured: 0.6-19
+   * passes' worth of the 19 after the first; a chunk skips only when 7 in 8 of its rows can) */
   struct { int64_t d, k; double shift; PetscBool dup, cached; } cs[] = {
     {37, 1, 0, PETSC_FALSE, PETSC_TRUE}, {37, 3, 0, PETSC_FALSE, PETSC_TRUE}, {64, 10, 0, PETSC_FALSE, PETSC_FALSE},
     {19, 16, 0, PETSC_FALSE, PETSC_TRUE}, {37, 10, 0, PETSC_TRUE, PETSC_TRUE},
@@ -366,7 +366,7 @@ static void bounded_passes_give_the_same_bits_and_skip_rows(void **state)
   };
   for (size_t q = 0; q < sizeof cs / sizeof cs[0]; q++) {
     int64_t skipped = check_bounded_chain(n, cs[q].d, cs[q].k, cs[q].shift, cs[q].dup, cs[q].cached);
-    if (cs[q].shift == 0 && skipped < 4 * n) fail_msg("d = %lld, k = %lld: %lld rows skipped in 20 passes of %lld; expected at least 4 passes' worth", (long long)cs[q].d, (long long)cs[q].k, (long long)skipped, (long long)n);
+    if (cs[q].shift == 0 && 2 * skipped < n) fail_msg("d = %lld, k = %lld: %lld rows skipped in 20 passes of %lld; expected at least half a pass's worth", (long long)cs[q].d, (long long)cs[q].k, (long long)skipped, (long long)n);
   }
   /* many prototypes: the sgemm path ignores the bounds (its bits depend on its rows) */
   assert_int_equal(check_bounded_chain(n, 13, 24, 0, PETSC_FALSE, PETSC_TRUE), 0);
