@@ -191,7 +191,8 @@ def report_cmd(argv):
             if r["bench"] == bench and r["case"] == case and r["ranks"] == ranks:
                 return r
         return None
-    for bench, case in (("kmeans_kernels", "assign"), ("kmeans_kernels", "means"), ("kmeans_kernels", "iteration"), ("bound", "bound_iteration"), ("kmeans_large", "assign")):
+    for bench, case in (("kmeans_kernels", "assign"), ("kmeans_kernels", "means"), ("kmeans_kernels", "iteration"), ("kmeans_kernels", "iteration (bounds)"), ("kmeans_kernels", "assign (bounds)"),
+                        ("bound", "bound_iteration"), ("kmeans_large", "assign")):
         r1, r2 = find(bench, case, 1), find(bench, case, 2)
         if not (r1 and r2):
             continue
