@@ -1,7 +1,7 @@
 /* bench_kmeans.c - the kernels of the clustering family, timed on real and synthetic data against
  * in-run references (memory streaming, sgemm) and across rank counts.
  *
- *   mpirun -n P build/benchmarks/bench_kmeans assign FEATURES.h5 [--k 10] [--init INIT.h5] [--reps 15]
+ *   mpirun -n P build/benchmarks/bench_kmeans assign FEATURES.h5 [--k 10] [--init INIT.h5] [--reps 15] [--start 0]
  *       On the file's rows (bo_dataset_read): the assignment as K-means runs it
  *       (bo_kmeans_assign_cached, with the row norms of a bo_kmeans_xcache made once, untimed, as
  *       scikit-learn computes its x_squared_norms once per fit), the same without the cache
@@ -15,7 +15,12 @@
  *       done: the kernel's arithmetic without its memory traffic, plus each call's set-up (the
  *       other floor: with perfect overlap a pass costs max(stream, in cache)).  Prototypes:
  *       /prototypes of INIT.h5 (K x D floats, the peers' initial centroids) or K rows drawn with
- *       bo_kmeans_random (seed 42).
+ *       bo_kmeans_random (seed 42).  Bounded passes (bo_kmeans_bounds, as bo_cluster_run runs
+ *       K-means): "iteration (bounds)", the same Lloyd trajectory with bounds, and "assign
+ *       (bounds)", bo_kmeans_assign_bounded on the plain trajectory's prototypes, each checked
+ *       bit for bit against the plain pass of the same repetition (else the benchmark stops), with
+ *       the share of rows skipped and of tile partials replaced.  Each repetition is one more
+ *       Lloyd pass; --start S runs S passes untimed first, to time a later part of the run.
  *   mpirun -n P build/benchmarks/bench_kmeans synthetic [--n 2000000] [--d 128] [--k 1000] [--reps 3] [--block 8192]
  *       The same assignment on an N x D matrix generated in memory (never stored) with the
  *       project's Philox streams: row i is centre c_i plus uniform noise, c_i and the noise drawn
