@@ -44,10 +44,12 @@
  *   /D/t (iterations): the barrier parameter of each epoch;
  *   /D/bounds  S_train x 24: per training image [lo (2 classes x 6), hi (2 x 6)], descriptors in
  *       losses.h order (size, cx, cy, dx, dy, length), lo > hi where a descriptor is not bounded;
- *       attributes of /D: descriptors, penalty, constraints (active on the training images) and
- *       violated (of them by the trained head's soft descriptors);
+ *       attributes of /D: descriptors, penalty, constraints (active on the training images),
+ *       violated (of them by the trained head's soft descriptors) and seed (the kept restart's);
+ *   /D/restart_violated (restarts): the violated constraints of each restart's head (-seg_restarts:
+ *       heads from seeds seed, seed + 1, ...; the fewest violations is kept, ties the lowest seed);
  *   /X/weights     the trained head's parameters (heads.h layout: linear [W (F x 2), b (2)]);
- *   attributes of /: head, hidden (0 for linear), batch, seed, and the options used;
+ *   attributes of /: head, hidden (0 for linear), batch, seed, restarts, and the options used;
  *   /X/eval/metrics  S_eval x 11 per evaluation image, columns in the attribute `columns`:
  *       dice_fg, dice_bg, iou_fg, prop_true, prop_soft, prop_hard, prop_err_soft, prop_err_hard,
  *       ce, kl, ce_minus_kl (segloss.h);
@@ -75,7 +77,7 @@
 
 typedef struct {
   char                losses[256], test[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16], head[16];
-  PetscInt            scenes, test_scenes, iterations, batch, hidden, seed;
+  PetscInt            scenes, test_scenes, iterations, batch, hidden, seed, restarts;
   PetscReal           lr, beta2, alpha, T, shape_weight, t0, t_factor;
   PetscBool           monitor, coords, descr, mlp;
   int                 nloss, nsets;
@@ -93,7 +95,7 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   snprintf(p->descriptors, sizeof p->descriptors, "size+centroid+dist+length");
   snprintf(p->penalty, sizeof p->penalty, "elb");
   snprintf(p->head, sizeof p->head, "linear");
-  p->hidden = 32; p->seed = 1;
+  p->hidden = 32; p->seed = 1; p->restarts = 1;
   bo_shape_bound_defaults(&p->bo);
   p->bo.centroid_margin = p->bo.dist_margin = 7.5; /* the spec's 20 px of ~256 px slices, scaled to 96 px scenes */
   p->iterations = 200; p->alpha = 1; p->T = 10; p->coords = PETSC_TRUE;
@@ -116,6 +118,7 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   PetscCall(PetscOptionsString("-head", "Pixel head: linear, or mlp (one hidden layer of -seg_hidden ReLU units on standardised features)", "", p->head, p->head, sizeof p->head, NULL));
   PetscCall(PetscOptionsInt("-hidden", "mlp head: hidden units", "", p->hidden, &p->hidden, NULL));
   PetscCall(PetscOptionsInt("-seed", "Seed of the mlp head's initialisation and of the minibatch order", "", p->seed, &p->seed, NULL));
+  PetscCall(PetscOptionsInt("-restarts", "descriptors: heads trained from seeds seed, seed + 1, ...; the one violating the fewest training constraints is kept (ties: the lowest seed)", "", p->restarts, &p->restarts, NULL));
   PetscCall(PetscOptionsInt("-batch", "Scenes per minibatch, one Adam step each, shuffled every epoch (0: one full-batch step per epoch)", "", p->batch, &p->batch, NULL));
   PetscCall(PetscOptionsBool("-coords", "The head sees the normalised x, y channels (appended if the file has none; false: dropped)", "", p->coords, &p->coords, NULL));
   PetscCall(PetscOptionsString("-test", "Scenes file to evaluate on (default: the training scenes)", "", p->test, p->test, sizeof p->test, NULL));
@@ -168,6 +171,9 @@ static PetscErrorCode check_options(bo_job *job, seg_params *p)
   p->mlp = strcmp(p->head, "mlp") ? PETSC_FALSE : PETSC_TRUE;
   PetscCheck(p->hidden >= 1 && p->hidden <= 4096, job->comm, BO_ERR_INPUT, "option -seg_hidden: %d; expected 1 to 4096 hidden units", (int)p->hidden);
   PetscCheck(p->seed >= 0, job->comm, BO_ERR_INPUT, "option -seg_seed: %d; expected a seed >= 0", (int)p->seed);
+  PetscCheck(p->restarts >= 1 && p->restarts <= 1000, job->comm, BO_ERR_INPUT, "option -seg_restarts: %d; expected 1 to 1000 heads", (int)p->restarts);
+  PetscCheck(p->restarts == 1 || p->descr, job->comm, BO_ERR_INPUT, "option -seg_restarts: %d with -seg_supervision pixels; expected 1 (restarts are picked by the descriptor constraints they violate)", (int)p->restarts);
+  PetscCheck(p->restarts == 1 || p->mlp, job->comm, BO_ERR_INPUT, "option -seg_restarts: %d with the linear head; expected 1 (its start does not depend on the seed; -seg_head mlp)", (int)p->restarts);
   PetscCheck(p->batch >= 0, job->comm, BO_ERR_INPUT, "option -seg_batch: %d; expected scenes per minibatch >= 1, or 0 for full batch", (int)p->batch);
   PetscCheck(p->iterations >= 1, job->comm, BO_ERR_INPUT, "option -seg_iterations: %d; expected at least 1", (int)p->iterations);
   PetscCheck(p->lr > 0 && isfinite(p->lr), job->comm, BO_ERR_INPUT, "option -seg_lr: %g; expected lr > 0", (double)p->lr);
@@ -485,18 +491,27 @@ static PetscErrorCode run_pixels(bo_job *job, const seg_params *p, hid_t file, c
   PetscFunctionReturn(0);
 }
 
+static int64_t max_of(int64_t n, const int64_t *v)
+{
+  int64_t m = v[0];
+  for (int64_t i = 1; i < n; i++) m = PetscMax(m, v[i]);
+  return m;
+}
+
 static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *ev, double *rows)
 {
   const int64_t nl = tr->hi - tr->lo, nd = 2 * BO_SHAPE_NDESC, h = tr->h, w = tr->w;
-  double       *loss, *tsched, *lo, *hi, *packed;
+  double       *loss, *tsched, *lo, *hi, *packed, *cand_loss, *cand_t;
+  int64_t      *restart_violated;
   char          set[64], name[160];
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc5(p->iterations, &loss, p->iterations, &tsched, PetscMax(1, nl * nd), &lo, PetscMax(1, nl * nd), &hi, PetscMax(1, nl * 2 * nd), &packed));
+  PetscCall(PetscMalloc3(p->iterations, &cand_loss, p->iterations, &cand_t, p->restarts, &restart_violated));
   for (int q = 0; q < p->nsets; q++) {
     bo_head  head;
     double   seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
-    int64_t  violations = 0, active = 0, violated = 0;
+    int64_t  violations = 0, active = 0, violated = 0, kept = p->seed;
     hsize_t  dims[1] = {(hsize_t)p->iterations};
 
     bo_shape_set_name(p->set[q], set, sizeof set);
@@ -504,8 +519,27 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
     for (int64_t s = 0; s < nl; s++) PetscCall(bo_shape_bounds(&p->bo, h, w, 2, tr->y + s * tr->npix, lo + s * nd, hi + s * nd));
     const seg_objective ob = {.descr = PETSC_TRUE, .lo = lo, .hi = hi, .name = set};
-    PetscCall(fit(job, p, &ob, tr, &head, loss, NULL, tsched, &seconds));
-    PetscCall(count_violations(job, &head, tr, h, w, lo, hi, &active, &violated));
+    /* Restart r trains from seed + r (initialisation and minibatch order); the head that violates
+     * the fewest training constraints is kept: no label is used, only the bounds every run has. */
+    for (PetscInt r = 0; r < p->restarts; r++) {
+      seg_params pr = *p;
+      bo_head    cand;
+      int64_t    cand_violated = 0;
+      double     cand_seconds = 0;
+      pr.seed = p->seed + r;
+      PetscCall(fit(job, &pr, &ob, tr, &cand, r == 0 ? loss : cand_loss, NULL, r == 0 ? tsched : cand_t, &cand_seconds));
+      PetscCall(count_violations(job, &cand, tr, h, w, lo, hi, &active, &cand_violated));
+      seconds += cand_seconds;
+      restart_violated[r] = cand_violated;
+      if (r == 0 || cand_violated < violated) {
+        if (r > 0) {
+          PetscCall(bo_head_destroy(&head));
+          PetscCall(PetscArraycpy(loss, cand_loss, p->iterations));
+          PetscCall(PetscArraycpy(tsched, cand_t, p->iterations));
+        }
+        head = cand; violated = cand_violated; kept = pr.seed;
+      } else PetscCall(bo_head_destroy(&cand));
+    }
     PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
     PetscCall(evaluate_and_write(job, file, set, &head, ev, rows, mean, ci, &violations, &min_gap));
     PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
@@ -524,11 +558,17 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     PetscCall(bo_h5_attr_write_string(file, name, "penalty", p->penalty));
     PetscCall(bo_h5_attr_write_int64(file, name, "constraints", active));
     PetscCall(bo_h5_attr_write_int64(file, name, "violated", violated));
+    PetscCall(bo_h5_attr_write_int64(file, name, "seed", kept));
+    dims[0] = (hsize_t)p->restarts;
+    snprintf(name, sizeof name, "/%s/restart_violated", set);
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dims, restart_violated));
     PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    if (p->restarts > 1) PetscCall(PetscPrintf(job->comm, "train-seg: %s: %d restarts from seed %d, kept seed %lld (%lld violated; the most %lld)\n", set, (int)p->restarts, (int)p->seed, (long long)kept, (long long)violated, (long long)max_of(p->restarts, restart_violated)));
     PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, loss[0], loss[p->iterations - 1], tsched[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations / seconds));
     PetscCall(bo_head_destroy(&head));
   }
   PetscCall(PetscFree5(loss, tsched, lo, hi, packed));
+  PetscCall(PetscFree3(cand_loss, cand_t, restart_violated));
   PetscFunctionReturn(0);
 }
 
@@ -601,6 +641,7 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "hidden", p.mlp ? p.hidden : 0));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "batch", p.batch));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "seed", p.seed));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "restarts", p.restarts));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "lr", p.lr));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "beta2", p.beta2));
   PetscCall(bo_results_commit(&res, job));

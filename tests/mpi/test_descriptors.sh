@@ -5,7 +5,8 @@
 # the true descriptors of every training mask (computed here independently); the t schedule; the
 # x, y channels on and off; the one-hidden-layer head (-seg_head mlp) with shuffled minibatches and
 # t per epoch, for descriptors and for CE (identical at 1, 2 and 3 ranks, minibatches split across
-# ranks); the bad inputs it refuses with one line.
+# ranks); restarts keeping the fewest-violations seed's head, bit for bit; the bad inputs it refuses
+# with one line.
 source "$(dirname "$0")/../lib.sh"
 D=$SCRATCH
 FM=/usr/share/datasets/fashion-mnist
@@ -74,6 +75,21 @@ for g in ('size', 'size+centroid+dist+length'):
     assert not np.array_equal(f[g]['weights'][()], o[g]['weights'][()])
 assert c['ce/weights'].shape == (138,) and np.all(np.isfinite(c['ce/loss'][()])) and c['ce/loss'][2] < c['ce/loss'][0]"
 
+# Restarts: seeds 5, 6, 7 in one job (2 ranks) keep the head of the fewest training violations,
+# the same bits as that seed's own job (1 rank)
+run_np 2 "${TS[@]}" "${MB[@]}" -seg_descriptors size+centroid+dist+length -seg_restarts 3 -output "$D/restarts.h5" || fail "restarts at 2 ranks" "$(cat "$D/err.txt")"
+for s in 5 6 7; do run_np 1 "${TS[@]}" "${MB[@]}" -seg_descriptors size+centroid+dist+length -seg_seed $s -output "$D/r-seed$s.h5" || fail "seed $s" "$(cat "$D/err.txt")"; done
+check "restarts: each seed's violations recorded; the kept head is the fewest-violations seed's (lowest on ties), bit for bit" /usr/bin/python3 -c "
+import h5py, numpy as np
+g = 'size+centroid+dist+length'
+r = h5py.File('$D/restarts.h5', 'r'); one = [h5py.File('$D/r-seed%d.h5' % s, 'r')[g] for s in (5, 6, 7)]
+v = [int(o.attrs['violated']) for o in one]
+assert list(r[g]['restart_violated'][()]) == v, (list(r[g]['restart_violated'][()]), v)
+k = int(np.argmin(v)); assert r[g].attrs['seed'] == 5 + k and r.attrs['restarts'] == 3 and r.attrs['seed'] == 5
+assert r[g].attrs['violated'] == v[k] and all(o.attrs['seed'] == s for o, s in zip(one, (5, 6, 7)))
+for name in ('weights', 'loss', 't', 'eval/metrics'): assert np.array_equal(r[g][name][()], one[k][name][()]), name
+assert len(set(o['weights'][()].tobytes() for o in one)) == 3"
+
 O=$SCRATCH/o; mkdir -p "$O"
 E=(-task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision descriptors)
 expect_error "descriptors: an unknown supervision"   1 "option -seg_supervision: 'boxes'; expected pixels or descriptors" "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision boxes
@@ -84,4 +100,7 @@ expect_error "descriptors: a shrinking t"            1 'option -seg_t_factor: 0\
 expect_error "descriptors: no descriptor set"        1 'option -seg_descriptors: empty; expected at least one set' "$O" 1 "${E[@]}" -seg_descriptors ","
 expect_error "descriptors: an unknown head"          1 "option -seg_head: 'cnn'; expected linear or mlp" "$O" 2 "${E[@]}" -seg_head cnn
 expect_error "descriptors: a negative minibatch"     1 'option -seg_batch: -1; expected scenes per minibatch >= 1, or 0' "$O" 3 "${E[@]}" -seg_batch -1
+expect_error "descriptors: no restart"               1 'option -seg_restarts: 0; expected 1 to 1000 heads' "$O" 2 "${E[@]}" -seg_head mlp -seg_restarts 0
+expect_error "descriptors: restarts of pixel CE"     1 'option -seg_restarts: 2 with -seg_supervision pixels; expected 1' "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_head mlp -seg_restarts 2
+expect_error "descriptors: restarts of a linear head" 1 'option -seg_restarts: 2 with the linear head; expected 1' "$O" 3 "${E[@]}" -seg_restarts 2
 expect_error "descriptors: no hidden units"          1 'option -seg_hidden: 0; expected 1 to 4096 hidden units' "$O" 1 "${E[@]}" -seg_head mlp -seg_hidden 0
