@@ -564,7 +564,7 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dims, restart_violated));
     PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
     if (p->restarts > 1) PetscCall(PetscPrintf(job->comm, "train-seg: %s: %d restarts from seed %d, kept seed %lld (%lld violated; the most %lld)\n", set, (int)p->restarts, (int)p->seed, (long long)kept, (long long)violated, (long long)max_of(p->restarts, restart_violated)));
-    PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, loss[0], loss[p->iterations - 1], tsched[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations / seconds));
+    PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, loss[0], loss[p->iterations - 1], tsched[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations * (double)p->restarts / seconds));
     PetscCall(bo_head_destroy(&head));
   }
   PetscCall(PetscFree5(loss, tsched, lo, hi, packed));
