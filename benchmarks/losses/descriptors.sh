@@ -20,6 +20,8 @@
 # FMNIST=<imported Fashion-MNIST>; LINEAR=1 adds the linear-head rows of the earlier versions
 # (minibatch: size, all four, lr 0.01, EPOCHS epochs; full batch: CE, all four, 200 steps, lr 0.05).
 # EXTRA: more train-seg options for every mlp run (CE and descriptors alike), e.g. "-seg_seed 2".
+# RESTARTS: -seg_restarts of the mlp descriptor runs (default 1): heads from seeds seed..seed+n-1,
+# the fewest violated training constraints kept (CE is trained once, with the base seed).
 # SETS: the descriptor sets of the mlp run (default the four above; SETS=size+centroid+dist+length
 # runs only CE and all four, 2 heads instead of 5); claims naming a set not run are not printed.
 # Runtime at the defaults: 32 min on 2 cores shared with 2-3 other jobs (5 mlp heads x 200 epochs).
@@ -39,7 +41,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${BIN:=bin}" "${TRAIN:=60}" "${TEST:=100}" "${VAL:=20}" "${SIGMA:=1,2,4,8,16}" "${EPOCHS:=200}" "${BATCH:=4}" "${HIDDEN:=32}" "${LR:=0.005}" "${LR_LIN:=0.01}"
-: "${NP:=2}" "${LINEAR:=0}" "${SELECT:=0}" "${FMNIST:=benchmarks/out/fashion-mnist.h5}"
+: "${NP:=2}" "${LINEAR:=0}" "${SELECT:=0}" "${RESTARTS:=1}" "${FMNIST:=benchmarks/out/fashion-mnist.h5}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 out=benchmarks/out/losses; mkdir -p "$out"
 stag=s${SIGMA//,/-}
@@ -52,6 +54,7 @@ common=(-task train-seg -seg_beta2 0.99)
 mlp=(-seg_head mlp -seg_hidden "$HIDDEN" -seg_batch "$BATCH" -seg_iterations "$EPOCHS" -seg_lr "$LR")
 read -r -a extra <<<"${EXTRA:-}"; mlp+=("${extra[@]}")   # e.g. EXTRA="-seg_seed 2": CE and descriptors alike
 xtag=$(printf %s "${EXTRA:-}" | tr -c 'A-Za-z0-9.' _)   # in the file names: runs with other EXTRA do not overwrite
+rtag=; [ "$RESTARTS" = 1 ] || rtag=-r$RESTARTS
 
 if [ "$SELECT" = 1 ]; then
   log="$out/desc-select-log-$stag.txt"
@@ -75,17 +78,17 @@ EOF
   : >"$log"
   sel_common=("${common[@]}" -input "$all" -seg_scenes "$TRAIN" -seg_test "$val" "${mlp[@]}")
   run "${sel_common[@]}" -seg_supervision pixels -seg_loss ce -output "$sel-ce.h5"
-  run "${sel_common[@]}" -seg_supervision descriptors -seg_descriptors "$ALL4" -output "$sel-elb.h5"
-  /usr/bin/python3 - "$sel" "$SIGMA" "$EPOCHS" "$HIDDEN" "$TRAIN" "$n" "${EXTRA:-}" <<'EOF'
+  run "${sel_common[@]}" -seg_supervision descriptors -seg_descriptors "$ALL4" -seg_restarts "$RESTARTS" -output "$sel-elb$rtag.h5"
+  /usr/bin/python3 - "$sel" "$SIGMA" "$EPOCHS" "$HIDDEN" "$TRAIN" "$n" "${EXTRA:-}" "$rtag" <<'EOF'
 import h5py, json, sys, numpy as np
-sel, sigma, epochs, hidden, lo, hi, extra = sys.argv[1:]
+sel, sigma, epochs, hidden, lo, hi, extra, rtag = sys.argv[1:]
 def ci(x): return float(1.96 * x.std(ddof=1) / np.sqrt(len(x)))
 c = h5py.File(sel + "-ce.h5", "r")["ce/eval/metrics"][()][:, 0]
-g = h5py.File(sel + "-elb.h5", "r")["size+centroid+dist+length"]; e = g["eval/metrics"][()][:, 0]
+g = h5py.File(sel + "-elb" + rtag + ".h5", "r")["size+centroid+dist+length"]; e = g["eval/metrics"][()][:, 0]
 print(json.dumps({"bench": "descriptors_select", "sigma": sigma, "epochs": int(epochs), "hidden": int(hidden), "extra": extra, "val_scenes": "%s-%d" % (lo, int(hi) - 1),
                   "dice_ce": round(float(c.mean()), 4), "dice_ce_ci95": round(ci(c), 4), "dice_all4": round(float(e.mean()), 4), "dice_all4_ci95": round(ci(e), 4),
                   "paired_all4_minus_ce": round(float((e - c).mean()), 4), "paired_ci95": round(ci(e - c), 4),
-                  "train_violated": int(g.attrs["violated"]), "train_constraints": int(g.attrs["constraints"])}))
+                  "train_violated": int(g.attrs["violated"]), "train_constraints": int(g.attrs["constraints"]), "kept_seed": int(g.attrs.get("seed", -1))}))
 EOF
   exit 0
 fi
@@ -99,14 +102,14 @@ ttag=; [ "$TRAIN" = 60 ] || ttag=-t$TRAIN   # other training-set sizes and SETS 
 etag=; [ "$SETS" = "size,size+centroid,size+centroid+dist,$ALL4" ] || etag=-$(printf %s "$SETS" | tr -c 'A-Za-z0-9' _)
 pre="$out/desc$ttag-$stag-e$EPOCHS-h$HIDDEN${xtag:+-$xtag}"
 run "${common[@]}" "${mlp[@]}" -seg_supervision pixels -seg_loss ce -output "$pre-mlp-ce.h5"
-run "${common[@]}" "${mlp[@]}" -seg_supervision descriptors -seg_descriptors "$SETS" -output "$pre-mlp-elb$etag.h5"
+run "${common[@]}" "${mlp[@]}" -seg_supervision descriptors -seg_descriptors "$SETS" -seg_restarts "$RESTARTS" -output "$pre-mlp-elb$etag$rtag.h5"
 if [ "$LINEAR" = 1 ]; then
   run "${common[@]}" -seg_batch "$BATCH" -seg_iterations "$EPOCHS" -seg_lr "$LR_LIN" -seg_supervision descriptors -seg_descriptors "size,$ALL4" -output "$pre-lin-mb.h5"
   run "${common[@]}" -seg_iterations 200 -seg_lr 0.05 -seg_supervision pixels -seg_loss ce -output "$pre-lin-ce.h5"
   run "${common[@]}" -seg_iterations 200 -seg_lr 0.05 -seg_supervision descriptors -seg_descriptors "$ALL4" -output "$pre-lin-elb.h5"
 fi
 
-/usr/bin/python3 - "$pre" "$log" "$LINEAR" "$SIGMA" "$SETS" "$etag" <<'EOF'
+/usr/bin/python3 - "$pre" "$log" "$LINEAR" "$SIGMA" "$SETS" "$etag$rtag" <<'EOF'
 import h5py, json, re, sys, numpy as np
 pre, log, linear, sigma, sets, etag = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], sys.argv[5].split(","), sys.argv[6]
 def ci(x): return float(1.96 * x.std(ddof=1) / np.sqrt(len(x)))
