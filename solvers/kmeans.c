@@ -581,6 +581,7 @@ static void pass_bounds_begin(bo_kmeans_bounds *b, int64_t d, int64_t k, const f
   }
   for (int64_t c = 0; c < k; c++) {
     double s = sqrt(row_sqdist(m + c * d, b->prev + c * d, d)) * (1 + 1e-10);
+    if (s != s) s = INFINITY; /* a NaN prototype: no bound survives it (the scan keeps a NaN at 0) */
     pb->move[c] = s;
     if (s > top) { second = top; top = s; pb->top = (int32_t)c; }
     else if (s > second) second = s;
@@ -640,7 +641,11 @@ static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const d
 {
   double v2 = INFINITY, nx = sqrt(xx), e = pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
   for (int64_t c = 0; c < k; c++)
-    if (c != best) v2 = PetscMin(v2, mm[c] - 2.0 * (double)gi[c]);
+    if (c != best) {
+      double v = mm[c] - 2.0 * (double)gi[c];
+      if (v < v2 || v != v) v2 = v; /* a NaN sticks: such a row is never skipped (the scan keeps a NaN at 0) */
+      if (v2 != v2) break;
+    }
   pb->b->label[pb->off + i] = best;
   pb->b->own[pb->off + i]   = (float)sqrt(mind);
   pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - e)); /* NaN: never skipped */
