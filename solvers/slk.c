@@ -235,6 +235,8 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
       if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight, &kb));
       else PetscCall(bo_kmeans_assign_bounded(rows, d, x, NULL, k, st->prototypes, st->labels, far, &kb));
+      st->skipped_rows = kb.skipped; /* for -cluster_monitor: one 8-byte reduction per pass */
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &st->skipped_rows, 1, MPI_INT64_T, MPI_SUM, comm));
       have_sums = fused;
       if (o->fixed && o->clamp) clamp_hard(local, d, x, o, st, far);
       double *cost = far;

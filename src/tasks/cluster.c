@@ -219,6 +219,15 @@ static PetscErrorCode estimate_sigma(bo_job *job, const cluster_params *p, const
   PetscFunctionReturn(0);
 }
 
+/* "  skipped 97.1%": the share of rows whose last pass needed one distance (hard methods, K <= 16) */
+static const char *skipped_text(const cluster_params *p, const bo_cluster_state *st)
+{
+  static char buf[32];
+  buf[0] = 0;
+  if ((p->opts.method == BO_KMEANS || p->opts.method == BO_KMODES) && st->k <= 16 && st->n > 0) snprintf(buf, sizeof buf, "  skipped %.1f%%", 100.0 * (double)st->skipped_rows / (double)st->n);
+  return buf;
+}
+
 static PetscErrorCode iteration_hook(void *vctx, const bo_cluster_state *st, PetscBool *stop)
 {
   hook_ctx *ctx = (hook_ctx *)vctx;
@@ -228,7 +237,7 @@ static PetscErrorCode iteration_hook(void *vctx, const bo_cluster_state *st, Pet
 
   PetscFunctionBeginUser;
   if (ctx->p->monitor)
-    PetscCall(PetscPrintf(job->comm, "  cluster %3d  energy %.12e  bound_its %4d  reseeded %lld%s\n", it, st->energy[it], st->bound_iterations[it], (long long)st->reseeded, st->converged ? "  converged" : ""));
+    PetscCall(PetscPrintf(job->comm, "  cluster %3d  energy %.12e  bound_its %4d  reseeded %lld%s%s\n", it, st->energy[it], st->bound_iterations[it], (long long)st->reseeded, skipped_text(ctx->p, st), st->converged ? "  converged" : ""));
   if (it == job->debug_signal_at && job->rank == job->size - 1) raise(SIGUSR1);
   PetscCall(bo_signals_pending(job->comm, &signalled));
   PetscBool last     = st->converged || st->stopped_empty || st->iteration >= ctx->p->max_it ? PETSC_TRUE : PETSC_FALSE;
