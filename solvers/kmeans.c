@@ -841,13 +841,23 @@ PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t
 
 /* ---------------------------------------------------------------- means */
 
-static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, double *sums, double *weight)
+/* max |x| over all ranks: the cache's, else one pass over x (collective either way: the same on every rank). */
+static PetscErrorCode x_bound(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, double *xmax)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(!xc || xc->local == bo_rows_local(rows), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: x cache of %lld rows for %lld; expected the cache of this x (internal error)", (long long)xc->local, (long long)bo_rows_local(rows));
+  if (xc) *xmax = xc->xmax;
+  else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, xmax));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const int32_t *labels, double *sums, double *weight)
 {
   hard_acc h;
   double   xmax;
 
   PetscFunctionBeginUser;
-  PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
+  PetscCall(x_bound(comm, rows, d, x, xc, &xmax));
   PetscCall(hard_acc_create(rows, d, k, xmax, &h));
   for (int64_t t = rows->tile_lo; t < rows->tile_hi; t++) {
     int64_t lo, hi;
@@ -860,13 +870,13 @@ static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, c
 }
 
 /* Soft means: per tile, Y_t^T X_t (k x d) by one dgemm, then exactly across tiles. */
-static PetscErrorCode soft_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const double *y, double *sums, double *weight)
+static PetscErrorCode soft_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const double *y, double *sums, double *weight)
 {
   bo_exactsum s, w;
   double     *xt, *part, *wpart, xmax;
 
   PetscFunctionBeginUser;
-  PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
+  PetscCall(x_bound(comm, rows, d, x, xc, &xmax));
   PetscCall(bo_exactsum_create(k * d, xmax * (double)rows->n, &s));
   PetscCall(bo_exactsum_create(k, (double)rows->n, &w));
   PetscCall(PetscMalloc3(BO_TILE_ROWS * d, &xt, k * d, &part, k, &wpart));
@@ -899,12 +909,19 @@ void bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const d
 
 PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, const double *y, float *m, double *weight)
 {
+  PetscFunctionBeginUser;
+  PetscCall(bo_kmeans_means_cached(comm, rows, d, x, NULL, k, labels, y, m, weight));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_kmeans_means_cached(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const int32_t *labels, const double *y, float *m, double *weight)
+{
   double *sums;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1(k * d, &sums));
-  if (y) PetscCall(soft_sums(comm, rows, d, x, k, y, sums, weight));
-  else PetscCall(hard_sums(comm, rows, d, x, k, labels, sums, weight));
+  if (y) PetscCall(soft_sums(comm, rows, d, x, xc, k, y, sums, weight));
+  else PetscCall(hard_sums(comm, rows, d, x, xc, k, labels, sums, weight));
   bo_kmeans_means_from_sums(k, d, sums, weight, m);
   PetscCall(PetscFree(sums));
   PetscFunctionReturn(0);

@@ -50,7 +50,7 @@ double bo_cluster_sigma_rule(double sum, int64_t n, int64_t nnz, PetscBool ref5)
 }
 
 /* Step 1: the prototypes of this outer iteration. */
-static PetscErrorCode update_prototypes(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_cluster_opts *o, bo_cluster_state *st, double *weight, int *sweeps)
+static PetscErrorCode update_prototypes(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, const bo_cluster_opts *o, bo_cluster_state *st, double *weight, int *sweeps)
 {
   int64_t   k = o->k, local = bo_rows_local(rows);
   int       it = st->iteration;
@@ -60,11 +60,11 @@ static PetscErrorCode update_prototypes(MPI_Comm comm, const bo_rows *rows, int6
   *sweeps = 0;
   switch (o->method) {
   case BO_KMEANS:
-    if (update) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, NULL, st->prototypes, weight));
+    if (update) PetscCall(bo_kmeans_means_cached(comm, rows, d, x, xc, k, st->labels, NULL, st->prototypes, weight));
     break;
   case BO_SOFT_KMEANS:
   case BO_SLK_MEANS:
-    if (update) PetscCall(bo_kmeans_means(comm, rows, d, x, k, st->labels, o->hard_means || it == 0 ? NULL : st->y, st->prototypes, weight));
+    if (update) PetscCall(bo_kmeans_means_cached(comm, rows, d, x, xc, k, st->labels, o->hard_means || it == 0 ? NULL : st->y, st->prototypes, weight));
     break;
   case BO_KMODES:
   case BO_SLK_MS:
@@ -199,6 +199,8 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   bo_bound_work bwork = {0}; /* the bound iterations' buffers, made once for all outer iterations */
   /* K-means: one pass over X per iteration assigns and sums the next means (bo_kmeans_assign_sums) */
   PetscBool        fused = o->method == BO_KMEANS && !(o->fixed && o->clamp) ? PETSC_TRUE : PETSC_FALSE, have_sums = PETSC_FALSE;
+  /* methods whose prototypes are means: max |x| (the exact sums' bound) computed once, not per call */
+  PetscBool        means = fused || o->method == BO_KMEANS || o->method == BO_SOFT_KMEANS || o->method == BO_SLK_MEANS ? PETSC_TRUE : PETSC_FALSE;
   bo_kmeans_xcache xc   = {0};
   bo_kmeans_bounds kb   = {0}; /* hard passes skip the products a row provably does not need */
   double          *sums = NULL;
@@ -218,10 +220,8 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
   if (!hard && o->on_empty == BO_ON_EMPTY_STOP) PetscCall(PetscMalloc1(PetscMax(1, local * k), &prev_y));
   if (hard) PetscCall(bo_kmeans_bounds_create(rows, d, k, &kb));
-  if (fused) {
-    PetscCall(bo_kmeans_xcache_create(comm, rows, d, x, &xc));
-    PetscCall(PetscMalloc1(k * d, &sums));
-  }
+  if (means) PetscCall(bo_kmeans_xcache_create(comm, rows, d, x, &xc));
+  if (fused) PetscCall(PetscMalloc1(k * d, &sums));
   while (st->iteration < o->max_it && !stop) {
     int it = st->iteration, sweeps;
     PetscCall(PetscArraycpy(prev_protos, st->prototypes, k * d));
@@ -230,7 +230,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     if (have_sums) { /* the means of the last pass's labels, summed during that pass: the same bits */
       bo_kmeans_means_from_sums(k, d, sums, weight, st->prototypes);
       sweeps = 0;
-    } else PetscCall(update_prototypes(comm, rows, d, x, o, st, weight, &sweeps));
+    } else PetscCall(update_prototypes(comm, rows, d, x, means ? &xc : NULL, o, st, weight, &sweeps));
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
       if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight, &kb));
@@ -291,7 +291,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscCall(PetscFree(a));
   PetscCall(PetscFree(prev_y));
   PetscCall(PetscFree(sums));
-  if (fused) PetscCall(bo_kmeans_xcache_destroy(&xc));
+  if (means) PetscCall(bo_kmeans_xcache_destroy(&xc));
   if (hard) PetscCall(bo_kmeans_bounds_destroy(&kb));
   PetscCall(PetscFree4(far, weight, prev_protos, prev_labels));
   PetscFunctionReturn(0);

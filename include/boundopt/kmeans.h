@@ -83,6 +83,9 @@ void           bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sum
 /* (collective) m_c = mean of the rows labelled c (hard, y == NULL) or sum_p y_pc x_p / sum_p y_pc
  * (soft, y local x k).  weight[c] = count or sum of y.  Clusters of weight 0 keep their m_c. */
 PetscErrorCode bo_kmeans_means(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, int64_t k, const int32_t *labels, const double *y, float *m, double *weight);
+/* (collective) bo_kmeans_means with max |x| from xc (a cache of this x, or NULL): the same bits,
+ * one pass over x less. */
+PetscErrorCode bo_kmeans_means_cached(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const int32_t *labels, const double *y, float *m, double *weight);
 /* (collective) Gaussian-kernel modes by mean-shift, cluster by cluster in parallel:
  * m_c <- sum_{p in c} kappa(m_c, x_p) x_p / sum kappa, kappa = exp(-|x - m|^2 / (2 sigma^2)),
  * until max|dm| < tol max|m| or max_it sweeps.  Returns the number of sweeps. */

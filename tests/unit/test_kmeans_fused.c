@@ -231,6 +231,19 @@ static void check_fused(int64_t k, PetscBool cached)
   memcpy(m_fused, m, sizeof *m * (size_t)(k * d));
   bo_kmeans_means_from_sums(k, d, sums, w2, m_fused);
   assert_memory_equal(m_fused, m_sep, sizeof *m * (size_t)(k * d));
+  { /* the cached means: the same bits, hard and soft */
+    float  *m_c = malloc(sizeof *m * (size_t)(k * d)), *m_s = malloc(sizeof *m * (size_t)(k * d)), *m_sc = malloc(sizeof *m * (size_t)(k * d));
+    double *y = malloc(sizeof *y * (size_t)(n * k)), *wc = malloc(sizeof *wc * (size_t)k), *ws = malloc(sizeof *ws * (size_t)k);
+    for (int64_t i = 0; i < n * k; i++) y[i] = (double)((i * 7919) % 101) / 101.0;
+    memcpy(m_c, m, sizeof *m * (size_t)(k * d)); memcpy(m_s, m, sizeof *m * (size_t)(k * d)); memcpy(m_sc, m, sizeof *m * (size_t)(k * d));
+    assert_int_equal(bo_kmeans_means_cached(PETSC_COMM_SELF, &rows, d, x, &xc, k, lab, NULL, m_c, wc), 0);
+    assert_memory_equal(m_c, m_sep, sizeof *m * (size_t)(k * d));
+    assert_int_equal(bo_kmeans_means(PETSC_COMM_SELF, &rows, d, x, k, lab, y, m_s, ws), 0);
+    assert_int_equal(bo_kmeans_means_cached(PETSC_COMM_SELF, &rows, d, x, &xc, k, lab, y, m_sc, wc), 0);
+    assert_memory_equal(m_sc, m_s, sizeof *m * (size_t)(k * d));
+    assert_memory_equal(wc, ws, sizeof *wc * (size_t)k);
+    free(m_c); free(m_s); free(m_sc); free(y); free(wc); free(ws);
+  }
   assert_memory_equal(m_fused + (k - 1) * d, m + (k - 1) * d, sizeof *m * (size_t)d); /* empty: kept */
   for (int64_t i = 0; i < n; i++) {
     cnt[lab[i]] += 1;
