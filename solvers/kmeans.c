@@ -77,7 +77,7 @@ static void dots_portable(int64_t nrows, int64_t avail, int64_t d, const float *
     for (int64_t c = 0; c < k; c++) g[i * k + c] = dot8(x + i * d, m + c * d, d);
 }
 
-#define DIRECT_MAX_K 16
+#define DIRECT_MAX_K BO_KMEANS_BOUNDS_MAX_K /* the bounds (kmeans.h) need the direct kernel's per-row bits */
 #define BLOCK_ROWS 2     /* rows x prototypes of 8-lane accumulators in registers: 10 of the 16 */
 #define BLOCK_PROTOS 5
 #ifndef PREFETCH_ROWS
@@ -589,6 +589,13 @@ static void pass_bounds_begin(bo_kmeans_bounds *b, int64_t d, int64_t k, const f
   pb->shift = top; pb->shift_top = second;
 }
 
+/* e_i of row i (|x_i|^2 = xx): how far a computed value may be from the exact one. */
+static inline double rounding_slack(const pass_bounds *pb, double xx)
+{
+  const double nx = sqrt(xx);
+  return pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
+}
+
 /* Rows of a chunk whose label a bounded pass can keep: their label, mind and new lower bound set,
  * the others listed in full[] in row order (returns how many). */
 static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t avail, int64_t d, const float *xt, const double *sqnorm, const float *m, const double *mm, int32_t *labels, double *mind, int64_t *full)
@@ -619,10 +626,9 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
   for (int64_t q = 0; q < nc; q++) {
     int64_t i  = cand[q];
     int32_t a  = ca[q];
-    double  xx = sqnorm ? sqnorm[i] : row_sqnorm(xt + i * d, d), nx = sqrt(xx);
+    double  xx = sqnorm ? sqnorm[i] : row_sqnorm(xt + i * d, d);
     double  v  = mm[a] - 2.0 * (double)cg[q];
-    double  e  = pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
-    if (clb[q] * clb[q] > xx + v + 3 * e) {
+    if (clb[q] * clb[q] > xx + v + 3 * rounding_slack(pb, xx)) {
       labels[i]    = a;
       mind[i]      = PetscMax(0.0, xx + v);
       own[i]       = (float)sqrt(mind[i]);
@@ -639,7 +645,7 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
 /* A fully computed row's lower bound: the second smallest computed value, minus its rounding. */
 static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const double *mm, const float *gi, double xx, int32_t best, double mind)
 {
-  double v2 = INFINITY, nx = sqrt(xx), e = pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
+  double v2 = INFINITY;
   for (int64_t c = 0; c < k; c++)
     if (c != best) {
       double v = mm[c] - 2.0 * (double)gi[c];
@@ -648,7 +654,7 @@ static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const d
     }
   pb->b->label[pb->off + i] = best;
   pb->b->own[pb->off + i]   = (float)sqrt(mind);
-  pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - e)); /* NaN: never skipped */
+  pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - rounding_slack(pb, xx))); /* NaN: never skipped */
 }
 
 /* The end of tile lt (local index) of a bounded fused pass, rows [0, rows) of xt labelled old
@@ -799,14 +805,23 @@ PetscErrorCode bo_kmeans_assign_bounded(const bo_rows *rows, int64_t d, const fl
   PetscFunctionReturn(0);
 }
 
+/* max |x| over all ranks: the cache's, else one pass over x (collective either way: the same on every rank). */
+static PetscErrorCode x_bound(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, double *xmax)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(!xc || xc->local == bo_rows_local(rows), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: x cache of %lld rows for %lld; expected the cache of this x (internal error)", (long long)xc->local, (long long)bo_rows_local(rows));
+  if (xc) *xmax = xc->xmax;
+  else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, xmax));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight, bo_kmeans_bounds *b)
 {
   hard_acc h;
   double   xmax;
 
   PetscFunctionBeginUser;
-  if (xc) xmax = xc->xmax;
-  else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, &xmax));
+  PetscCall(x_bound(comm, rows, d, x, xc, &xmax));
   PetscCheck(!b || b->kind != 1, PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: bounds of bo_kmeans_assign_bounded given to a fused pass; expected bounds of its own (internal error)");
   if (b) b->kind = 2;
   if (b && k <= DIRECT_MAX_K) { /* the running total of b's tile partials: the same grid, so the same bits as h's */
@@ -840,16 +855,6 @@ PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t
 }
 
 /* ---------------------------------------------------------------- means */
-
-/* max |x| over all ranks: the cache's, else one pass over x (collective either way: the same on every rank). */
-static PetscErrorCode x_bound(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, double *xmax)
-{
-  PetscFunctionBeginUser;
-  PetscCheck(!xc || xc->local == bo_rows_local(rows), PETSC_COMM_SELF, BO_ERR_RUNTIME, "kmeans: x cache of %lld rows for %lld; expected the cache of this x (internal error)", (long long)xc->local, (long long)bo_rows_local(rows));
-  if (xc) *xmax = xc->xmax;
-  else PetscCall(max_abs(comm, bo_rows_local(rows) * d, x, xmax));
-  PetscFunctionReturn(0);
-}
 
 static PetscErrorCode hard_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const int32_t *labels, double *sums, double *weight)
 {

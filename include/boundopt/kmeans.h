@@ -40,9 +40,9 @@ PetscErrorCode bo_kmeans_xcache_create(MPI_Comm comm, const bo_rows *rows, int64
 PetscErrorCode bo_kmeans_xcache_destroy(bo_kmeans_xcache *xc);
 /* bo_kmeans_assign with the row norms of xc (a cache of this x): the same bits, less work. */
 PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind);
-/* What repeated Lloyd passes over the same x (bo_kmeans_assign_sums) carry from one pass to the
- * next, for k <= 16 (the direct kernel; larger k ignores it), with results the same bits as
- * without:
+/* What repeated hard passes over the same x (bo_kmeans_assign_sums, bo_kmeans_assign_bounded)
+ * carry from one pass to the next, for k <= BO_KMEANS_BOUNDS_MAX_K (the direct kernel; larger k
+ * ignores it), with results the same bits as without:
  *  - lower bounds that skip a row's products with all but its own prototype when the row
  *    provably keeps it (Hamerly 2010, with the rounding of the computed distances in the test).
  *    The own product is still computed (mind needs it): a skipped row costs one product, not k;
@@ -51,6 +51,7 @@ PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const flo
  *    total's grid; only the partials that changed are replaced.
  * Memory per rank: 16 bytes per row, and (fused passes) 16 k d bytes per tile of 256 rows
  * (k d / 16 bytes per row: a quarter of x at k = 16). */
+#define BO_KMEANS_BOUNDS_MAX_K 16
 typedef struct {
   int64_t     local, k, d;
   int32_t    *label;     /* local: the prototype a row's lower bound leaves out (-1: none yet) */

@@ -137,7 +137,7 @@ static PetscErrorCode plan_memory(bo_job *job, const cluster_params *p, int64_t 
   if (soft) bo_memory_plan_add(&plan, "Y, A and W Y", rows * k * 8 * 3);
   if (bo_cluster_uses_graph(p->opts.method) || bo_cluster_uses_kernel(p->opts.method)) bo_memory_plan_add(&plan, "graph and ghosts", rows * (double)p->knn * 2 * (12 + k * 8));
   bo_memory_plan_add(&plan, "prototypes", k * (double)d * 4 * 3 + k * (double)d * 16);
-  if (!soft && k <= 16) /* the hard passes' bounds (kmeans.h): per row, and K-means's held tile partials */
+  if (!soft && k <= BO_KMEANS_BOUNDS_MAX_K) /* the hard passes' bounds (kmeans.h): per row, and K-means's held tile partials */
     bo_memory_plan_add(&plan, "pass bounds", rows * 16 + (p->opts.method == BO_KMEANS ? (rows / BO_TILE_ROWS + 1) * k * (double)d * 16 : 0));
   PetscCall(bo_memory_preflight(job->comm, &plan, job->memory_limit));
   PetscFunctionReturn(0);
@@ -224,7 +224,7 @@ static const char *skipped_text(const cluster_params *p, const bo_cluster_state 
 {
   static char buf[32];
   buf[0] = 0;
-  if ((p->opts.method == BO_KMEANS || p->opts.method == BO_KMODES) && st->k <= 16 && st->n > 0) snprintf(buf, sizeof buf, "  skipped %.1f%%", 100.0 * (double)st->skipped_rows / (double)st->n);
+  if ((p->opts.method == BO_KMEANS || p->opts.method == BO_KMODES) && st->k <= BO_KMEANS_BOUNDS_MAX_K && st->n > 0) snprintf(buf, sizeof buf, "  skipped %.1f%%", 100.0 * (double)st->skipped_rows / (double)st->n);
   return buf;
 }
 
