@@ -20,7 +20,10 @@
  *       (bounds)", bo_kmeans_assign_bounded on the plain trajectory's prototypes, each checked
  *       bit for bit against the plain pass of the same repetition (else the benchmark stops), with
  *       the share of rows skipped and of tile partials replaced.  Each repetition is one more
- *       Lloyd pass; --start S runs S passes untimed first, to time a later part of the run.
+ *       Lloyd pass; --start S runs S passes untimed first, to time a later part of the run.  The
+ *       iterations' lines also list every pass's time ("pass_seconds", in pass order) and their
+ *       mean ("mean_ratio": mean / the stream's median): with --reps covering a whole run, the
+ *       cost per iteration that a job sees (kmeans_passes.py combines rounds pass by pass).
  *   mpirun -n P build/benchmarks/bench_kmeans synthetic [--n 2000000] [--d 128] [--k 1000] [--reps 3] [--block 8192]
  *       The same assignment on an N x D matrix generated in memory (never stored) with the
  *       project's Philox streams: row i is centre c_i plus uniform noise, c_i and the noise drawn
@@ -191,7 +194,7 @@ static double cpu_now(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, double *seconds, double *cpu)
+static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, double *seconds, double *cpu, double (*each)[MAX_REPS])
 {
   double t[MAX_OPS][MAX_REPS], tc[MAX_OPS][MAX_REPS];
 
@@ -207,6 +210,7 @@ static PetscErrorCode time_ops(ctx_t *c, const op_t *ops, int nops, int reps, do
       t[j][r] = all[0]; tc[j][r] = all[1];
     }
   for (int j = 0; j < nops; j++) {
+    if (each) PetscCall(PetscArraycpy(each[j], t[j], reps)); /* before median() sorts them */
     seconds[j] = median(t[j], reps);
     if (cpu) cpu[j] = median(tc[j], reps);
   }
@@ -254,6 +258,7 @@ static PetscErrorCode bench_assign(args_t *a)
   bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
   ctx_t                c  = {.a = a};
   double               t_assign, t_hot, t_nocache, t_means, t_iter, t_bnd, t_abnd, t_stream, t_tile, t_cache, cpu[9];
+  static double        each[MAX_OPS][MAX_REPS]; /* every repetition's time: the passes of a run */
 
   PetscFunctionBeginUser;
   PetscCall(bo_dataset_read(PETSC_COMM_WORLD, a->features, &ro, &ds));
@@ -289,7 +294,7 @@ static PetscErrorCode bench_assign(args_t *a)
   { /* assign leaves the labels of c.m for means; the iterations have their own labels and sums */
     const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS};
     double     t[9];
-    PetscCall(time_ops(&c, ops, 9, a->reps, t, cpu));
+    PetscCall(time_ops(&c, ops, 9, a->reps, t, cpu, each));
     t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_hot = t[3]; t_nocache = t[4]; t_means = t[5]; t_iter = t[6]; t_bnd = t[7]; t_abnd = t[8];
   }
   int64_t counts[3] = {c.skipped, c.resummed, c.skipped_ab};
@@ -307,6 +312,12 @@ static PetscErrorCode bench_assign(args_t *a)
       if (i >= 4) printf("\"passes\":\"%d-%d\",", a->start + 3, a->start + a->reps + 2); /* pass 1 from the seeds, one warm-up */
       if (i == 5) printf("\"skipped_rows\":%.4f,\"replaced_partials\":%.4f,", (double)counts[0] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)), (double)counts[1] / ((double)ds.rows.ntiles * (double)a->k * (double)PetscMax(1, c.bounded_passes)));
       if (i == 6) printf("\"skipped_rows\":%.4f,", (double)counts[2] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)));
+      if (i >= 4) { /* each pass's time, in pass order, and their mean: what a run costs per iteration */
+        double sum = 0;
+        printf("\"pass_seconds\":[");
+        for (int r = 0; r < a->reps; r++) { printf("%s%.6f", r ? "," : "", each[i + 2][r]); sum += each[i + 2][r]; }
+        printf("],\"mean_seconds\":%.6f,\"mean_ratio\":%.3f,", sum / a->reps, sum / a->reps / t_stream);
+      }
       printf("\"load\":%.2f}\n", la);
     }
     fflush(stdout);
@@ -376,7 +387,7 @@ static PetscErrorCode bench_synthetic(args_t *a)
   {
     const op_t ops[] = {OP_SGEMM_TILE, OP_ASSIGN_NO_CACHE, OP_SGEMM_BLOCK}; /* bo_kmeans_assign: one pass, nothing cached */
     double     t[3];
-    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL));
+    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL, NULL));
     t_tile = t[0]; t_assign = t[1]; t_block = t[2];
   }
   if (!a->rank) {
@@ -418,7 +429,7 @@ static PetscErrorCode bench_bound(args_t *a)
   {
     const op_t ops[] = {OP_BOUND, OP_GATHER, OP_SPMM};
     double     t[3];
-    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL));
+    PetscCall(time_ops(&c, ops, 3, a->reps, t, NULL, NULL));
     t_bound = t[0]; t_gather = t[1]; t_spmm = t[2];
   }
 

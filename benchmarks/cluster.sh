@@ -17,7 +17,9 @@
 # and bound runs, alternating 1 and 2 ranks, so that a change of machine load hits both; the
 # median round counts), METHODS ("kmeans slk-ms slk-means:soft slk-means:hard"; each
 # METHOD[:MEANS[:LAMBDA[:TOL]]], e.g. "slk-means:hard:0.5 slk-ms::0.2:0" for a lambda sweep; TOL is
-# -cluster_tol, the outer stop of the soft/SLK methods, default 1e-5), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
+# -cluster_tol, the outer stop of the soft/SLK methods, default 1e-5), RUN_PASSES (56: the K-means run from
+# the init converges in 56 passes; each round also times all of them, passes 3-56 in one bench_kmeans
+# assign --reps 54 run, and kmeans_passes.py reports the mean pass against the stream; 0: skip), BENCH_LARGE (1: also the synthetic 2,000,000 x 128, K = 1000
 # assignment vs sgemm at each of RANKS; ~3 min, 1 GB per rank at 1 rank), LARGE_N (2000000).
 # Prints the JSON lines of benchmarks/cluster_peer.py (one per case, each with a ratio).
 set -euo pipefail
@@ -28,7 +30,7 @@ features="${1:?usage: cluster.sh FEATURES.h5 [OUTDIR]}"
 out="${2:-benchmarks/out}"
 RANKS="${RANKS-1 2}" JOB_RANKS="${JOB_RANKS:-2}" KNN_RANKS="${KNN_RANKS-2}" THREADS="${THREADS:-2}"
 K="${K:-10}" KNN="${KNN:-5}" ITERS="${ITERS:-20}" KREPS="${KREPS:-15}" REPS="${REPS:-3}" BOUND_ITS="${BOUND_ITS:-20}"
-METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" ROUNDS="${ROUNDS:-3}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
+METHODS="${METHODS:-kmeans slk-ms slk-means:soft slk-means:hard}" ROUNDS="${ROUNDS:-3}" RUN_PASSES="${RUN_PASSES:-56}" BENCH_LARGE="${BENCH_LARGE:-0}" LARGE_N="${LARGE_N:-2000000}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE
 # (no OPENBLAS_NUM_THREADS here: boundopt and bench_kmeans set one BLAS thread per rank themselves,
 # and the peers get THREADS threads from threadpoolctl; they run without the variable, which
@@ -45,7 +47,7 @@ mkdir -p "$out"
 run() { mpirun -q --oversubscribe -n "$@"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-l2="$out/fm-l2.h5" init="$out/fm-l2-init$K.h5" graph="$out/fm-l2-knn$KNN.h5" raw="$out/cluster-raw.jsonl"
+l2="$out/fm-l2.h5" init="$out/fm-l2-init$K.h5" graph="$out/fm-l2-knn$KNN.h5" raw="$out/cluster-raw.jsonl" passes_raw="$out/cluster-passes-raw.jsonl"
 if [ ! -f "$l2" ]; then
   echo "cluster: L2-normalising $features into $l2" >&2
   run 2 "$BIN/boundopt" -task preprocess -input "$features" -output "$l2" -preprocess_l2 >&2 || die "preprocess -preprocess_l2 failed; expected $l2"
@@ -68,8 +70,13 @@ fi
 
 # ---- kernels: assignment, means, bound iterations; rank counts interleaved, ROUNDS times ----
 : >"$raw"
+: >"$passes_raw"
 for round in $(seq 1 "$ROUNDS"); do
   for p in $RANKS; do
+    if [ "$RUN_PASSES" -gt 2 ]; then
+      echo "cluster: bench_kmeans assign, the whole run (passes 3-$RUN_PASSES), $p rank(s), round $round/$ROUNDS (load $(load))" >&2
+      run "$p" "$BUILD/benchmarks/bench_kmeans" assign "$l2" --k "$K" --init "$init" --reps $((RUN_PASSES - 2)) >>"$passes_raw" || die "bench_kmeans assign (whole run) failed on $p rank(s); expected JSON lines"
+    fi
     echo "cluster: bench_kmeans assign, $p rank(s), round $round/$ROUNDS (load $(load))" >&2
     run "$p" "$BUILD/benchmarks/bench_kmeans" assign "$l2" --k "$K" --init "$init" --reps "$KREPS" >>"$raw" || die "bench_kmeans assign failed on $p rank(s); expected JSON lines"
     echo "cluster: bench_kmeans bound, $p rank(s), round $round/$ROUNDS (load $(load))" >&2
@@ -114,4 +121,7 @@ done
 echo "cluster: peers (scikit-learn, FAISS; $THREADS threads) and the JSON lines (load $(load))" >&2
 env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS "$PY" benchmarks/cluster_peer.py report --features "$l2" --init "$init" --graph "$graph" --threads "$THREADS" --iters "$ITERS" \
   --reps "$REPS" --knn "$KNN" --raw "$raw" "${iters_args[@]}" "${run_args[@]}" "${knn_args[@]}" || die "cluster_peer.py report failed; expected JSON lines"
+if [ "$RUN_PASSES" -gt 2 ]; then
+  "$PY" benchmarks/kmeans_passes.py "$passes_raw" --passes "$RUN_PASSES" || die "kmeans_passes.py failed; expected JSON lines"
+fi
 rm -f "$out"/cluster-iters-*.h5 "$out"/knn-[0-9]*.h5

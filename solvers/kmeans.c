@@ -642,16 +642,27 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
   return nfull;
 }
 
-/* A fully computed row's lower bound: the second smallest computed value, minus its rounding. */
-static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, const double *mm, const float *gi, double xx, int32_t best, double mind)
+/* argmin_portable's answer (the same scan) and, in *second, the smallest value of the other
+ * prototypes, in one pass over the row's values: a NaN among them sticks (such a row is never
+ * skipped; the scan keeps a NaN at 0).  A value that loses its place as the minimum joins the
+ * others; min is order-free, so this equals the minimum taken after the scan. */
+static int32_t argmin_second(int64_t k, const double *mm, const float *g, double *bestv, double *second)
 {
-  double v2 = INFINITY;
-  for (int64_t c = 0; c < k; c++)
-    if (c != best) {
-      double v = mm[c] - 2.0 * (double)gi[c];
-      if (v < v2 || v != v) v2 = v; /* a NaN sticks: such a row is never skipped (the scan keeps a NaN at 0) */
-      if (v2 != v2) break;
-    }
+  int32_t best = 0;
+  double  b = mm[0] - 2.0 * (double)g[0], v2 = INFINITY;
+  for (int64_t c = 1; c < k; c++) {
+    double v = mm[c] - 2.0 * (double)g[c], out = v;
+    if (v < b) { out = b; b = v; best = (int32_t)c; }
+    if (out < v2 || out != out || v2 != v2) v2 = v2 != v2 ? v2 : out;
+  }
+  *bestv  = b;
+  *second = v2;
+  return best;
+}
+
+/* A fully computed row's lower bound: the second smallest computed value v2, minus its rounding. */
+static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, double v2, double xx, int32_t best, double mind)
+{
   pb->b->label[pb->off + i] = best;
   pb->b->own[pb->off + i]   = (float)sqrt(mind);
   pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - rounding_slack(pb, xx))); /* NaN: never skipped */
@@ -720,11 +731,11 @@ static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const 
     for (int64_t q = 0; q < nfull; q++) {
       int64_t      i  = k <= DIRECT_MAX_K ? full[q] : i0 + q;
       const float *gi = g + (i - i0) * k, *xr = xt + i * d;
-      double       bestv, xx = sqnorm ? sqnorm[i] : row_sqnorm(xr, d);
-      int32_t      best = argmin(k, mm, gi, &bestv);
+      double       bestv, v2, xx = sqnorm ? sqnorm[i] : row_sqnorm(xr, d);
+      int32_t      best = pb ? argmin_second(k, mm, gi, &bestv, &v2) : argmin(k, mm, gi, &bestv);
       labels[i] = best;
       mind[i]   = PetscMax(0.0, xx + bestv);
-      if (pb) bound_from_full(pb, i, k, mm, gi, xx, best, mind[i]);
+      if (pb) bound_from_full(pb, i, k, v2, xx, best, mind[i]);
     }
     if (h) /* small K: the chunk's rows are in L2; large K: one row at a time */
       for (int64_t q = i0; q < i0 + nr; q += CHUNK_ROWS) hard_acc_rows(h, PetscMin(CHUNK_ROWS, i0 + nr - q), labels + q, xt + q * d);
