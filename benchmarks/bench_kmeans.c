@@ -17,7 +17,9 @@
  *       /prototypes of INIT.h5 (K x D floats, the peers' initial centroids) or K rows drawn with
  *       bo_kmeans_random (seed 42).  Bounded passes (bo_kmeans_bounds, as bo_cluster_run runs
  *       K-means): "iteration (bounds)", the same Lloyd trajectory with bounds, and "assign
- *       (bounds)", bo_kmeans_assign_bounded on the plain trajectory's prototypes, each checked
+ *       (bounds)", bo_kmeans_assign_bounded on the plain trajectory's prototypes ("assign (bounds,
+ *       labels only)": the same without mind, as K-means assigns: rows proven by their bounds are
+ *       not read), each checked
  *       bit for bit against the plain pass of the same repetition (else the benchmark stops), with
  *       the share of rows skipped and of tile partials replaced.  Each repetition is one more
  *       Lloyd pass; --start S runs S passes untimed first, to time a later part of the run.  The
@@ -76,7 +78,7 @@ typedef struct {
 
 /* ---------------------------------------------------------------- timed operations */
 
-typedef enum { OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
+typedef enum { OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS, OP_ASSIGN_LABELS, OP_STREAM, OP_SGEMM_TILE, OP_SGEMM_BLOCK, OP_BOUND, OP_GATHER, OP_SPMM } op_t;
 
 typedef struct {
   const args_t *a;
@@ -90,10 +92,10 @@ typedef struct {
   float        *m_bnd;
   int32_t      *labels_bnd;
   double       *mind_iter, *mind_bnd, *sums_bnd, *weight_bnd;
-  bo_kmeans_bounds kb, kb_assign; /* the fused chain's; OP_ASSIGN_BOUNDS's (on the plain chain's prototypes) */
-  int32_t      *labels_ab;
+  bo_kmeans_bounds kb, kb_assign, kb_labels; /* the fused chain's; OP_ASSIGN_BOUNDS's and OP_ASSIGN_LABELS's (on the plain chain's prototypes) */
+  int32_t      *labels_ab, *labels_al;
   double       *mind_ab;
-  int64_t       skipped, resummed, bounded_passes, skipped_ab; /* local rows skipped, (tile, cluster) partials replaced over the timed passes */
+  int64_t       skipped, resummed, bounded_passes, skipped_ab, skipped_al; /* local rows skipped, (tile, cluster) partials replaced over the timed passes */
   bo_kmeans_xcache xc;
   bo_rows       hot_rows; /* the shard's first rows, few enough to stay in cache (OP_ASSIGN_IN_CACHE) */
   bo_kmeans_xcache hot_xc;
@@ -142,9 +144,10 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
     break;
   case OP_ITERATION_BOUNDS: /* the same pass with bounds, checked against OP_ITERATION's (run just before: the same pass) */
     bo_kmeans_means_from_sums(k, d, c->sums_bnd, c->weight_bnd, c->m_bnd);
-    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_bnd, c->labels_bnd, c->mind_bnd, c->sums_bnd, c->weight_bnd, &c->kb));
-    PetscCheck(!memcmp(c->labels_bnd, c->labels_iter, sizeof *c->labels_bnd * (size_t)local) && !memcmp(c->mind_bnd, c->mind_iter, sizeof *c->mind_bnd * (size_t)local) &&
-                 !memcmp(c->sums_bnd, c->sums_iter, sizeof *c->sums_bnd * (size_t)(k * d)), PETSC_COMM_SELF, BO_ERR_RUNTIME, "bench_kmeans: the bounded pass differs from the plain one; expected the same bits");
+    /* no mind, as bo_cluster_run's K-means: rows whose bounds prove their label are not read */
+    PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &c->rows, d, c->x, &c->xc, k, c->m_bnd, c->labels_bnd, NULL, c->sums_bnd, c->weight_bnd, &c->kb));
+    PetscCheck(!memcmp(c->labels_bnd, c->labels_iter, sizeof *c->labels_bnd * (size_t)local) && !memcmp(c->sums_bnd, c->sums_iter, sizeof *c->sums_bnd * (size_t)(k * d)) &&
+                 !memcmp(c->weight_bnd, c->weight_iter, sizeof *c->weight_bnd * (size_t)k), PETSC_COMM_SELF, BO_ERR_RUNTIME, "bench_kmeans: the bounded pass differs from the plain one; expected the same bits");
     c->skipped += c->kb.skipped; c->resummed += c->kb.replaced; c->bounded_passes++;
     break;
   case OP_ASSIGN_BOUNDS: /* the assignment alone with bounds, on the prototypes of OP_ITERATION's pass (run just before) */
@@ -152,6 +155,11 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
     PetscCheck(!memcmp(c->labels_ab, c->labels_iter, sizeof *c->labels_ab * (size_t)local) && !memcmp(c->mind_ab, c->mind_iter, sizeof *c->mind_ab * (size_t)local), PETSC_COMM_SELF, BO_ERR_RUNTIME,
                "bench_kmeans: the bounded assignment differs from the plain pass; expected the same bits");
     c->skipped_ab += c->kb_assign.skipped;
+    break;
+  case OP_ASSIGN_LABELS: /* the same with labels only (no mind), as K-means assigns: rows proven by their bounds are not read */
+    PetscCall(bo_kmeans_assign_bounded(&c->rows, d, c->x, &c->xc, k, c->m_iter, c->labels_al, NULL, &c->kb_labels));
+    PetscCheck(!memcmp(c->labels_al, c->labels_iter, sizeof *c->labels_al * (size_t)local), PETSC_COMM_SELF, BO_ERR_RUNTIME, "bench_kmeans: the labels-only bounded assignment differs from the plain pass; expected the same labels");
+    c->skipped_al += c->kb_labels.skipped;
     break;
   case OP_STREAM:
     c->sink = stream_sum(local * d, c->x);
@@ -186,7 +194,7 @@ static PetscErrorCode run_op(ctx_t *c, op_t op)
  * over reps of the max over ranks of one run of ops[j] between barriers, after one untimed
  * warm-up round; cpu[j] (if not NULL) the same for the process CPU time, which leaves out the
  * time other jobs held the core (a steadier figure on a loaded machine, not a replacement). */
-#define MAX_OPS 9
+#define MAX_OPS 10
 static double cpu_now(void)
 {
   struct timespec ts;
@@ -257,7 +265,7 @@ static PetscErrorCode bench_assign(args_t *a)
   bo_dataset           ds;
   bo_dataset_read_opts ro = {.check_finite = PETSC_TRUE};
   ctx_t                c  = {.a = a};
-  double               t_assign, t_hot, t_nocache, t_means, t_iter, t_bnd, t_abnd, t_stream, t_tile, t_cache, cpu[9];
+  double               t_assign, t_hot, t_nocache, t_means, t_iter, t_bnd, t_abnd, t_alab, t_stream, t_tile, t_cache, cpu[10];
   static double        each[MAX_OPS][MAX_REPS]; /* every repetition's time: the passes of a run */
 
   PetscFunctionBeginUser;
@@ -270,7 +278,8 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCall(PetscMalloc6(a->k * ds.d, &c.m_bnd, PetscMax(1, local), &c.labels_bnd, PetscMax(1, local), &c.mind_iter, PetscMax(1, local), &c.mind_bnd, a->k * ds.d, &c.sums_bnd, a->k, &c.weight_bnd));
   PetscCall(bo_kmeans_bounds_create(&ds.rows, ds.d, a->k, &c.kb));
   PetscCall(bo_kmeans_bounds_create(&ds.rows, ds.d, a->k, &c.kb_assign));
-  PetscCall(PetscMalloc2(PetscMax(1, local), &c.labels_ab, PetscMax(1, local), &c.mind_ab));
+  PetscCall(bo_kmeans_bounds_create(&ds.rows, ds.d, a->k, &c.kb_labels));
+  PetscCall(PetscMalloc3(PetscMax(1, local), &c.labels_ab, PetscMax(1, local), &c.mind_ab, PetscMax(1, local), &c.labels_al));
   PetscCall(seed_prototypes(a, &ds, c.m));
   PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
   double t0 = MPI_Wtime();
@@ -285,25 +294,27 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_iter, c.mind_iter, c.sums_iter, c.weight_iter, NULL));
   PetscCall(bo_kmeans_assign_sums(PETSC_COMM_WORLD, &ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_bnd, c.labels_bnd, c.mind_bnd, c.sums_bnd, c.weight_bnd, &c.kb));
   PetscCall(bo_kmeans_assign_bounded(&ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_ab, c.mind_ab, &c.kb_assign));
+  PetscCall(bo_kmeans_assign_bounded(&ds.rows, ds.d, ds.x, &c.xc, a->k, c.m_iter, c.labels_al, NULL, &c.kb_labels));
   for (int s = 0; s < a->start; s++) { /* --start: the chains advanced untimed, level */
     PetscCall(run_op(&c, OP_ITERATION));
     PetscCall(run_op(&c, OP_ITERATION_BOUNDS));
     PetscCall(run_op(&c, OP_ASSIGN_BOUNDS));
+    PetscCall(run_op(&c, OP_ASSIGN_LABELS));
   }
-  c.skipped = c.resummed = c.bounded_passes = c.skipped_ab = 0;
+  c.skipped = c.resummed = c.bounded_passes = c.skipped_ab = c.skipped_al = 0;
   { /* assign leaves the labels of c.m for means; the iterations have their own labels and sums */
-    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS};
-    double     t[9];
-    PetscCall(time_ops(&c, ops, 9, a->reps, t, cpu, each));
-    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_hot = t[3]; t_nocache = t[4]; t_means = t[5]; t_iter = t[6]; t_bnd = t[7]; t_abnd = t[8];
+    const op_t ops[] = {OP_STREAM, OP_SGEMM_TILE, OP_ASSIGN, OP_ASSIGN_IN_CACHE, OP_ASSIGN_NO_CACHE, OP_MEANS, OP_ITERATION, OP_ITERATION_BOUNDS, OP_ASSIGN_BOUNDS, OP_ASSIGN_LABELS};
+    double     t[10];
+    PetscCall(time_ops(&c, ops, 10, a->reps, t, cpu, each));
+    t_stream = t[0]; t_tile = t[1]; t_assign = t[2]; t_hot = t[3]; t_nocache = t[4]; t_means = t[5]; t_iter = t[6]; t_bnd = t[7]; t_abnd = t[8]; t_alab = t[9];
   }
-  int64_t counts[3] = {c.skipped, c.resummed, c.skipped_ab};
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPI_INT64_T, MPI_SUM, PETSC_COMM_WORLD));
+  int64_t counts[4] = {c.skipped, c.resummed, c.skipped_ab, c.skipped_al};
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, 4, MPI_INT64_T, MPI_SUM, PETSC_COMM_WORLD));
   if (!a->rank) {
     double gb = (double)ds.n * (double)ds.d * 4 / 1e9, fl = 2.0 * (double)ds.n * (double)ds.d * (double)a->k, la = loadavg();
     const char *peer = "stream X: sum of the shard's floats";
-    struct { const char *name; double t, cpu; int flops; } cs[] = {{"assign", t_assign, cpu[2], 1}, {"assign (X in cache)", t_hot, cpu[3], 1}, {"assign (no cache)", t_nocache, cpu[4], 1}, {"means", t_means, cpu[5], 0}, {"iteration", t_iter, cpu[6], 1}, {"iteration (bounds)", t_bnd, cpu[7], 1}, {"assign (bounds)", t_abnd, cpu[8], 1}};
-    for (int i = 0; i < 7; i++) {
+    struct { const char *name; double t, cpu; int flops; } cs[] = {{"assign", t_assign, cpu[2], 1}, {"assign (X in cache)", t_hot, cpu[3], 1}, {"assign (no cache)", t_nocache, cpu[4], 1}, {"means", t_means, cpu[5], 0}, {"iteration", t_iter, cpu[6], 1}, {"iteration (bounds)", t_bnd, cpu[7], 1}, {"assign (bounds)", t_abnd, cpu[8], 1}, {"assign (bounds, labels only)", t_alab, cpu[9], 1}};
+    for (int i = 0; i < 8; i++) {
       json_head(a, "kmeans_kernels", cs[i].name, ds.n, ds.d, a->k);
       printf("\"data\":\"%s\",\"seconds\":%.6f,\"gflops\":%.2f,\"x_gb_per_s\":%.2f,\"peer\":\"%s\",\"peer_seconds\":%.6f,\"peer_gb_per_s\":%.2f,\"ratio\":%.3f,"
              "\"cpu_seconds\":%.6f,\"peer_cpu_seconds\":%.6f,\"cpu_ratio\":%.3f,\"sgemm_tile_seconds\":%.6f,\"sgemm_tile_gflops\":%.2f,\"xcache_seconds\":%.6f,",
@@ -311,7 +322,7 @@ static PetscErrorCode bench_assign(args_t *a)
              t_tile, fl / t_tile / 1e9, t_cache);
       if (i >= 4) printf("\"passes\":\"%d-%d\",", a->start + 3, a->start + a->reps + 2); /* pass 1 from the seeds, one warm-up */
       if (i == 5) printf("\"skipped_rows\":%.4f,\"replaced_partials\":%.4f,", (double)counts[0] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)), (double)counts[1] / ((double)ds.rows.ntiles * (double)a->k * (double)PetscMax(1, c.bounded_passes)));
-      if (i == 6) printf("\"skipped_rows\":%.4f,", (double)counts[2] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)));
+      if (i >= 6) printf("\"skipped_rows\":%.4f,", (double)counts[i - 4] / ((double)ds.n * (double)PetscMax(1, c.bounded_passes)));
       if (i >= 4) { /* each pass's time, in pass order, and their mean: what a run costs per iteration */
         double sum = 0;
         printf("\"pass_seconds\":[");
@@ -327,7 +338,8 @@ static PetscErrorCode bench_assign(args_t *a)
   PetscCall(PetscFree6(c.m_bnd, c.labels_bnd, c.mind_iter, c.mind_bnd, c.sums_bnd, c.weight_bnd));
   PetscCall(bo_kmeans_bounds_destroy(&c.kb));
   PetscCall(bo_kmeans_bounds_destroy(&c.kb_assign));
-  PetscCall(PetscFree2(c.labels_ab, c.mind_ab));
+  PetscCall(bo_kmeans_bounds_destroy(&c.kb_labels));
+  PetscCall(PetscFree3(c.labels_ab, c.mind_ab, c.labels_al));
   PetscCall(bo_kmeans_xcache_destroy(&c.xc));
   PetscCall(bo_kmeans_xcache_destroy(&c.hot_xc));
   PetscCall(bo_dataset_destroy(&ds));

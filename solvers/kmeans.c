@@ -529,7 +529,10 @@ CPU_DISPATCH(argmin_fn, row_argmin, argmin_avx2, argmin_portable)
  *     e_i = gamma (|x_i| + max_c |m_c|)^2 (gamma: float dot products of n = d/8 + 12 roundings
  *     at most, |error| <= gamma_n |x| |m|, plus a margin for the double arithmetic);
  *   - so lower[i]^2 > |x_i|^2 + v_a + 3 e_i (v_a: the computed value of label[i]) puts every other
- *     computed value strictly above v_a: the full argmin would return label[i], with v_a. */
+ *     computed value strictly above v_a: the full argmin would return label[i], with v_a;
+ *   - upper[i] >= |x_i - m_label[i]| (exact; set from the computed value plus e_i, then raised by
+ *     that prototype's movement), so v_a <= upper^2 - |x_i|^2 + e_i, and lower[i]^2 > upper[i]^2
+ *     + 5 e_i proves the same without computing v_a: the row is not read (passes without mind). */
 typedef struct {
   bo_kmeans_bounds *b;
   int64_t           off;        /* the tile's first local row */
@@ -539,6 +542,7 @@ typedef struct {
   double            mnorm;      /* max_c |m_c|, rounded up */
   double            gamma;
   double            move[DIRECT_MAX_K]; /* each prototype's movement */
+  PetscBool         no_read;    /* no mind wanted: rows proven by their bounds alone are not read */
 } pass_bounds;
 
 PetscErrorCode bo_kmeans_bounds_create(const bo_rows *rows, int64_t d, int64_t k, bo_kmeans_bounds *b)
@@ -548,7 +552,7 @@ PetscErrorCode bo_kmeans_bounds_create(const bo_rows *rows, int64_t d, int64_t k
   PetscFunctionBeginUser;
   b->local = local; b->k = k; b->d = d; b->have_prev = PETSC_FALSE; b->skipped = b->replaced = 0;
   b->held = NULL; b->total = NULL; b->count = NULL; b->xmax = 0; b->kind = 0; b->have_sums = PETSC_FALSE;
-  PetscCall(PetscMalloc4(PetscMax(1, local), &b->label, PetscMax(1, local), &b->lower, k * d, &b->prev, PetscMax(1, local), &b->own));
+  PetscCall(PetscMalloc4(PetscMax(1, local), &b->label, PetscMax(1, local), &b->lower, k * d, &b->prev, PetscMax(1, local), &b->upper));
   for (int64_t i = 0; i < local; i++) { b->label[i] = -1; b->lower[i] = -1.0; }
   PetscFunctionReturn(0);
 }
@@ -556,7 +560,7 @@ PetscErrorCode bo_kmeans_bounds_create(const bo_rows *rows, int64_t d, int64_t k
 PetscErrorCode bo_kmeans_bounds_destroy(bo_kmeans_bounds *b)
 {
   PetscFunctionBeginUser;
-  PetscCall(PetscFree4(b->label, b->lower, b->prev, b->own));
+  PetscCall(PetscFree4(b->label, b->lower, b->prev, b->upper));
   PetscCall(PetscFree(b->count));
   if (b->total) PetscCall(bo_exactsum_destroy(&b->total));
   if (b->held) PetscCall(bo_exactsum_destroy(&b->held));
@@ -602,8 +606,8 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
 {
   int64_t   nfull = 0, nc = 0, off = pb->off, cand[CHUNK_ROWS] = {0}; /* {0}: gcc cannot see that only [0, nc) is read */
   int32_t  *blabel = pb->b->label + off, ca[CHUNK_ROWS] = {0};
-  double   *lower  = pb->b->lower + off, clb[CHUNK_ROWS];
-  float    *own    = pb->b->own + off;
+  double   *lower  = pb->b->lower + off, clb[CHUNK_ROWS], cub[CHUNK_ROWS];
+  double   *upper  = pb->b->upper + off;
   float     cg[CHUNK_ROWS];
   PetscBool keep[CHUNK_ROWS];
 
@@ -612,11 +616,32 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
     keep[i - i0] = PETSC_FALSE;
     if (!(lb > 0)) continue;
     lb -= blabel[i] == pb->top ? pb->shift_top : pb->shift;
-    /* a filter, not a proof (the test below is): the row's last distance plus its prototype's
-     * movement about bounds its distance now, and a row that will fail the test is better sent
-     * to the full kernel at once than after its own product */
-    if (!(lb > 0) || !((double)own[i] + pb->move[blabel[i]] < lb)) continue;
+    double ub = (upper[i] + pb->move[blabel[i]]) * (1 + 1e-12);
+    if (!(lb > 0) || !(ub < lb)) continue; /* the row's distance now may reach the others' */
+    if (pb->no_read) { /* the bounds alone prove the label: the row need not be read */
+      double xx = sqnorm ? sqnorm[i] : row_sqnorm(xt + i * d, d);
+      if (lb * lb > ub * ub + 5 * rounding_slack(pb, xx)) { cand[nc] = i; clb[nc] = lb; cub[nc] = ub; nc++; }
+      continue;
+    }
     cand[nc] = i; ca[nc] = blabel[i]; clb[nc] = lb; nc++;
+  }
+  if (pb->no_read) {
+    /* Rows left out break the chunk into short runs, which the kernel streams less well (no
+     * prefetch past a run): a chunk skips only when at least half its rows can, and then its
+     * other rows are fetched into L2 first (the same bits either way). */
+    if (2 * nc < nr) nc = 0;
+    for (int64_t q = 0; q < nc; q++) {
+      int64_t i = cand[q];
+      labels[i] = blabel[i]; lower[i] = clb[q]; upper[i] = cub[q]; keep[i - i0] = PETSC_TRUE;
+    }
+    pb->b->skipped += nc;
+    for (int64_t i = i0; i < i0 + nr; i++)
+      if (!keep[i - i0]) {
+        full[nfull++] = i;
+        if (nc)
+          for (int64_t j = 0; j < d; j += 16) __builtin_prefetch(xt + i * d + j, 0, 2);
+      }
+    return nfull;
   }
   /* Reading a row costs about what the kernel's products on it cost (measured: the full pass
    * runs at 1.4-1.6x the memory stream), so a chunk pays off only when nearly all its rows skip:
@@ -628,10 +653,11 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
     int32_t a  = ca[q];
     double  xx = sqnorm ? sqnorm[i] : row_sqnorm(xt + i * d, d);
     double  v  = mm[a] - 2.0 * (double)cg[q];
-    if (clb[q] * clb[q] > xx + v + 3 * rounding_slack(pb, xx)) {
+    double  e  = rounding_slack(pb, xx);
+    if (clb[q] * clb[q] > xx + v + 3 * e) {
       labels[i]    = a;
       mind[i]      = PetscMax(0.0, xx + v);
-      own[i]       = (float)sqrt(mind[i]);
+      upper[i]     = sqrt(PetscMax(0.0, xx + v + e)) * (1 + 1e-12);
       lower[i]     = clb[q];
       keep[i - i0] = PETSC_TRUE;
       pb->b->skipped++;
@@ -664,7 +690,7 @@ static int32_t argmin_second(int64_t k, const double *mm, const float *g, double
 static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, double v2, double xx, int32_t best, double mind)
 {
   pb->b->label[pb->off + i] = best;
-  pb->b->own[pb->off + i]   = (float)sqrt(mind);
+  pb->b->upper[pb->off + i] = sqrt(mind + rounding_slack(pb, xx)) * (1 + 1e-12);
   pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - rounding_slack(pb, xx))); /* NaN: never skipped */
 }
 
@@ -726,16 +752,18 @@ static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const 
         int64_t s = q;
         while (q + 1 < nfull && full[q + 1] == full[q] + 1) q++;
         q++;
-        tile_cross(full[q - 1] - full[s] + 1, avail - full[s], d, xt + full[s] * d, k, m, g + (full[s] - i0) * k);
+        int64_t run = full[q - 1] - full[s] + 1; /* rows skipped without mind are not read: no prefetch past a run then */
+        tile_cross(run, pb && pb->no_read && nfull < nr ? run : avail - full[s], d, xt + full[s] * d, k, m, g + (full[s] - i0) * k);
       }
     for (int64_t q = 0; q < nfull; q++) {
       int64_t      i  = k <= DIRECT_MAX_K ? full[q] : i0 + q;
       const float *gi = g + (i - i0) * k, *xr = xt + i * d;
       double       bestv, v2, xx = sqnorm ? sqnorm[i] : row_sqnorm(xr, d);
       int32_t      best = pb ? argmin_second(k, mm, gi, &bestv, &v2) : argmin(k, mm, gi, &bestv);
+      double       mi   = PetscMax(0.0, xx + bestv);
       labels[i] = best;
-      mind[i]   = PetscMax(0.0, xx + bestv);
-      if (pb) bound_from_full(pb, i, k, v2, xx, best, mind[i]);
+      if (mind) mind[i] = mi;
+      if (pb) bound_from_full(pb, i, k, v2, xx, best, mi);
     }
     if (h) /* small K: the chunk's rows are in L2; large K: one row at a time */
       for (int64_t q = i0; q < i0 + nr; q += CHUNK_ROWS) hard_acc_rows(h, PetscMin(CHUNK_ROWS, i0 + nr - q), labels + q, xt + q * d);
@@ -765,6 +793,7 @@ static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x,
   if (b && k > DIRECT_MAX_K) b = NULL; /* many prototypes: one sgemm per tile, whose bits depend on its rows */
   if (b) {
     pass_bounds_begin(b, d, k, m, mm, &pb);
+    pb.no_read  = mind ? PETSC_FALSE : PETSC_TRUE;
     b->skipped = b->replaced = 0;
   }
   if (b && tile_sums) {
@@ -778,7 +807,7 @@ static PetscErrorCode assign_all(const bo_rows *rows, int64_t d, const float *x,
     pb.off = off;
     if (old) /* the labels the tile's sums were made with */
       for (int64_t i = 0; i < hi - lo; i++) old[i] = fresh ? -1 : b->label[off + i];
-    PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind + off, h, b ? &pb : NULL));
+    PetscCall(assign_tile(hi - lo, rows->hi - lo, d, x + off * d, xc ? xc->sqnorm + off : NULL, k, m, mm, g, labels + off, mind ? mind + off : NULL, h, b ? &pb : NULL));
     if (old) PetscCall(tile_sums_replace(b, h, t - rows->tile_lo, hi - lo, x + off * d, labels + off, old, fresh, affected, rs, pc));
     else if (h) PetscCall(hard_acc_end_tile(h));
   }
@@ -914,6 +943,21 @@ static PetscErrorCode soft_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, c
   PetscCall(bo_exactsum_destroy(&s));
   PetscCall(bo_exactsum_destroy(&w));
   PetscFunctionReturn(0);
+}
+
+double bo_kmeans_energy_from_sums(int64_t k, int64_t d, const float *m, const double *sums, const double *weight, double xx)
+{
+  double e = xx;
+  for (int64_t c = 0; c < k; c++) {
+    if (!(weight[c] > 0)) continue;
+    double dot = 0, mm = 0;
+    for (int64_t j = 0; j < d; j++) {
+      dot += (double)m[c * d + j] * sums[c * d + j];
+      mm += (double)m[c * d + j] * m[c * d + j];
+    }
+    e += weight[c] * mm - 2 * dot;
+  }
+  return e;
 }
 
 void bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const double *weight, float *m)

@@ -203,7 +203,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscBool        means = fused || o->method == BO_KMEANS || o->method == BO_SOFT_KMEANS || o->method == BO_SLK_MEANS ? PETSC_TRUE : PETSC_FALSE;
   bo_kmeans_xcache xc   = {0};
   bo_kmeans_bounds kb   = {0}; /* hard passes skip the products a row provably does not need */
-  double          *sums = NULL;
+  double          *sums = NULL, xx = 0; /* xx: sum of |x_i|^2, the fused passes' energy from their sums */
 
   PetscFunctionBeginUser;
   PetscCheck(!bo_cluster_uses_graph(o->method) || w, comm, BO_ERR_RUNTIME, "cluster: method %s without a graph; expected one (internal error)", bo_cluster_method_names[o->method]);
@@ -218,10 +218,14 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   if (!hard && !st->y) PetscCall(PetscCalloc1(PetscMax(1, local * k), &st->y));
   if (!hard) PetscCall(PetscMalloc1(PetscMax(1, local * k), &a));
   PetscCall(PetscMalloc4(PetscMax(1, local), &far, k, &weight, k * d, &prev_protos, PetscMax(1, local), &prev_labels));
+  PetscCall(PetscArrayzero(far, local)); /* fused K-means fills it only when re-seeding needs it */
   if (!hard && o->on_empty == BO_ON_EMPTY_STOP) PetscCall(PetscMalloc1(PetscMax(1, local * k), &prev_y));
   if (hard) PetscCall(bo_kmeans_bounds_create(rows, d, k, &kb));
   if (means) PetscCall(bo_kmeans_xcache_create(comm, rows, d, x, &xc));
-  if (fused) PetscCall(PetscMalloc1(k * d, &sums));
+  if (fused) {
+    PetscCall(PetscMalloc1(k * d, &sums));
+    PetscCall(bo_stats_sum(comm, rows, xc.sqnorm, &xx));
+  }
   while (st->iteration < o->max_it && !stop) {
     int it = st->iteration, sweeps;
     PetscCall(PetscArraycpy(prev_protos, st->prototypes, k * d));
@@ -233,7 +237,9 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
     } else PetscCall(update_prototypes(comm, rows, d, x, means ? &xc : NULL, o, st, weight, &sweeps));
     st->bound_iterations[it] = sweeps;
     if (hard) { /* steps 2-3 fused: labels and the distance to the chosen prototype */
-      if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, far, sums, weight, &kb));
+      /* K-means wants no per-row distance: rows whose bounds prove their label are not read, the
+       * energy comes from the sums, and the distances only when a cluster is empty (re-seeding) */
+      if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, NULL, sums, weight, &kb));
       else PetscCall(bo_kmeans_assign_bounded(rows, d, x, NULL, k, st->prototypes, st->labels, far, &kb));
       st->skipped_rows = kb.skipped; /* for -cluster_monitor: one 8-byte reduction per pass */
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &st->skipped_rows, 1, MPI_INT64_T, MPI_SUM, comm));
@@ -247,6 +253,16 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
         kernel_costs(local, o->sigma, kc);
         PetscCall(bo_stats_sum(comm, rows, kc, &energy));
         PetscCall(PetscFree(kc));
+      } else if (fused) {
+        energy = bo_kmeans_energy_from_sums(k, d, st->prototypes, sums, weight, xx);
+        PetscBool empty = PETSC_FALSE;
+        for (int64_t c = 0; c < k; c++) empty = empty || !(weight[c] > 0) ? PETSC_TRUE : PETSC_FALSE;
+        if (empty) { /* re-seeding picks the row farthest from its prototype: one full pass for the distances */
+          int32_t *same;
+          PetscCall(PetscMalloc1(PetscMax(1, local), &same));
+          PetscCall(bo_kmeans_assign_cached(rows, d, x, &xc, k, st->prototypes, same, far)); /* labels: st->labels again */
+          PetscCall(PetscFree(same));
+        }
       } else PetscCall(bo_stats_sum(comm, rows, cost, &energy));
     } else {
       PetscCall(bo_kmeans_sqdist(rows, d, x, k, st->prototypes, a));

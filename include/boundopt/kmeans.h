@@ -45,18 +45,20 @@ PetscErrorCode bo_kmeans_assign_cached(const bo_rows *rows, int64_t d, const flo
  * ignores it), with results the same bits as without:
  *  - lower bounds that skip a row's products with all but its own prototype when the row
  *    provably keeps it (Hamerly 2010, with the rounding of the computed distances in the test).
- *    The own product is still computed (mind needs it): a skipped row costs one product, not k;
+ *    When mind is wanted the own product is still computed (one product, not k); without mind
+ *    (bo_kmeans_assign_sums with mind NULL) an upper bound on the own distance stands in for it
+ *    and such a row is not read at all;
  *  - (bo_kmeans_assign_sums) each tile's per-cluster partial sums as held in the exact total:
  *    a cluster whose rows in a tile did not change keeps its partial, with no rounding to the
  *    total's grid; only the partials that changed are replaced.
- * Memory per rank: 16 bytes per row, and (fused passes) 16 k d bytes per tile of 256 rows
+ * Memory per rank: 20 bytes per row, and (fused passes) 16 k d bytes per tile of 256 rows
  * (k d / 16 bytes per row: a quarter of x at k = 16). */
 #define BO_KMEANS_BOUNDS_MAX_K 16
 typedef struct {
   int64_t     local, k, d;
   int32_t    *label;     /* local: the prototype a row's lower bound leaves out (-1: none yet) */
   double     *lower;     /* local: <= |x_i - m_c| for every c != label[i] (<= 0: no bound) */
-  float      *own;       /* local: the row's last distance to its prototype (a filter, not a bound) */
+  double     *upper;     /* local: >= |x_i - m_label[i]| (exact distance; set with lower) */
   float      *prev;      /* k x d: the prototypes of the last pass */
   PetscBool   have_prev, have_sums;
   bo_exactsum held;      /* local tiles x k x d: each tile's partial per cluster on the total's grid */
@@ -77,8 +79,15 @@ PetscErrorCode bo_kmeans_assign_bounded(const bo_rows *rows, int64_t d, const fl
  * hard sums of the new clusters (sums: k x d, replicated; weight: the counts), exactly the values
  * bo_kmeans_means (hard) would compute from these labels.  xc: a cache of this x, or NULL (then
  * max |x| costs one more pass).  The next prototypes are bo_kmeans_means_from_sums of the result.
- * b: bounds kept across the passes over this x (updated), or NULL; the same results either way. */
+ * b: bounds kept across the passes over this x (updated), or NULL; the same results either way.
+ * mind may be NULL when b is given: then a row whose label its bounds alone prove (upper bound
+ * on its own distance below the lower bound on the others, rounding included) is not read at
+ * all, and the energy is bo_kmeans_energy_from_sums'. */
 PetscErrorCode bo_kmeans_assign_sums(MPI_Comm comm, const bo_rows *rows, int64_t d, const float *x, const bo_kmeans_xcache *xc, int64_t k, const float *m, int32_t *labels, double *mind, double *sums, double *weight, bo_kmeans_bounds *b);
+/* sum_i |x_i - m_label(i)|^2 from a pass's hard sums and counts (replicated) and xx = sum_i |x_i|^2:
+ * xx - 2 sum_c m_c . sums_c + sum_c weight_c |m_c|^2, in double in a fixed order (the same on every
+ * rank and at any rank count; within rounding of the sum of mind). */
+double         bo_kmeans_energy_from_sums(int64_t k, int64_t d, const float *m, const double *sums, const double *weight, double xx);
 /* m_c = sums_c / weight_c (rounded to float) for every c with weight_c > 0; other m_c are kept. */
 void           bo_kmeans_means_from_sums(int64_t k, int64_t d, const double *sums, const double *weight, float *m);
 /* (collective) m_c = mean of the rows labelled c (hard, y == NULL) or sum_p y_pc x_p / sum_p y_pc

@@ -138,7 +138,7 @@ static PetscErrorCode plan_memory(bo_job *job, const cluster_params *p, int64_t 
   if (bo_cluster_uses_graph(p->opts.method) || bo_cluster_uses_kernel(p->opts.method)) bo_memory_plan_add(&plan, "graph and ghosts", rows * (double)p->knn * 2 * (12 + k * 8));
   bo_memory_plan_add(&plan, "prototypes", k * (double)d * 4 * 3 + k * (double)d * 16);
   if (!soft && k <= BO_KMEANS_BOUNDS_MAX_K) /* the hard passes' bounds (kmeans.h): per row, and K-means's held tile partials */
-    bo_memory_plan_add(&plan, "pass bounds", rows * 16 + (p->opts.method == BO_KMEANS ? (rows / BO_TILE_ROWS + 1) * k * (double)d * 16 : 0));
+    bo_memory_plan_add(&plan, "pass bounds", rows * 20 + (p->opts.method == BO_KMEANS ? (rows / BO_TILE_ROWS + 1) * k * (double)d * 16 : 0));
   PetscCall(bo_memory_preflight(job->comm, &plan, job->memory_limit));
   PetscFunctionReturn(0);
 }

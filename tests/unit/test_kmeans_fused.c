@@ -291,22 +291,32 @@ static int64_t check_bounded_chain(int64_t n, int64_t d, int64_t k, double shift
   int64_t          skipped = 0;
   int32_t         *laba = malloc(sizeof *lab * n);
   double          *minda = malloc(sizeof *mind * n);
+  /* the fused chain without mind (as bo_cluster_run's K-means): rows proven by their bounds are not read */
+  float           *mn = malloc(sizeof *m * (size_t)(k * d));
+  int32_t         *labn = malloc(sizeof *lab * n);
+  double          *sumsn = malloc(sizeof *sums * (size_t)(k * d)), *wn = malloc(sizeof *w * (size_t)k);
+  bo_kmeans_bounds bn;
+  int64_t          skipped_n = 0;
 
   for (int64_t c = 0; c < k; c++) memcpy(m + c * d, x + (c * 37 % n) * d, sizeof *m * (size_t)d); /* rows as seeds */
   if (dup && k > 1) memcpy(m + d, m, sizeof *m * (size_t)d);
   memcpy(mb, m, sizeof *m * (size_t)(k * d));
+  memcpy(mn, m, sizeof *m * (size_t)(k * d));
   assert_int_equal(bo_kmeans_xcache_create(PETSC_COMM_SELF, &rows, d, x, &xc), 0);
   assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &b), 0);
+  assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &bn), 0);
   assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &ba), 0);
   for (int pass = 0; pass < 20; pass++) {
     if (pass > 0) {
       bo_kmeans_means_from_sums(k, d, sums, w, m);
       bo_kmeans_means_from_sums(k, d, sumsb, wb, mb);
+      bo_kmeans_means_from_sums(k, d, sumsn, wn, mn);
     }
     if (pass == 8) {
       memcpy(m, x + 7 * d, sizeof *m * (size_t)d);
       if (nan_jump) m[d / 2] = NAN; /* the scan keeps a NaN value at prototype 0 */
       memcpy(mb, m, sizeof *m * (size_t)d);
+      memcpy(mn, m, sizeof *m * (size_t)d);
     }
     assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, m, lab, mind, sums, w, NULL), 0);
     assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, mb, labb, mindb, sumsb, wb, &b), 0);
@@ -314,6 +324,19 @@ static int64_t check_bounded_chain(int64_t n, int64_t d, int64_t k, double shift
     assert_memory_equal(mindb, mind, sizeof *mind * n);
     assert_memory_equal(sumsb, sums, sizeof *sums * (size_t)(k * d));
     assert_memory_equal(wb, w, sizeof *w * (size_t)k);
+    for (int64_t i = 0; k > 1 && i < n; i += 97) labn[i] = (int32_t)((labn[i] + 1) % k); /* the caller moved rows (re-seeding): the pass owes the argmin anyway */
+    assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, cached ? &xc : NULL, k, mn, labn, NULL, sumsn, wn, &bn), 0);
+    assert_memory_equal(labn, lab, sizeof *lab * n);
+    assert_memory_equal(sumsn, sums, sizeof *sums * (size_t)(k * d));
+    assert_memory_equal(wn, w, sizeof *w * (size_t)k);
+    assert_true(bn.skipped >= 0 && bn.skipped <= n);
+    skipped_n += bn.skipped;
+    if (!nan_jump || pass < 8) { /* the energy from the sums: the sum of mind, up to rounding */
+      double xx = 0, e = 0, mx = 0;
+      for (int64_t i = 0; i < n; i++) { xx += xc.sqnorm[i]; e += mind[i]; mx = fmax(mx, xc.sqnorm[i]); }
+      double es = bo_kmeans_energy_from_sums(k, d, m, sums, w, xx);
+      if (!(fabs(es - e) <= 1e-5 * (xx + e) + 1e-9)) fail_msg("pass %d: energy from the sums %.17g, sum of mind %.17g", pass, es, e);
+    }
     assert_int_equal(bo_kmeans_assign_bounded(&rows, d, x, cached ? &xc : NULL, k, m, laba, minda, &ba), 0);
     assert_memory_equal(laba, lab, sizeof *lab * n);
     assert_memory_equal(minda, mind, sizeof *mind * n);
@@ -332,8 +355,11 @@ static int64_t check_bounded_chain(int64_t n, int64_t d, int64_t k, double shift
   }
   assert_int_equal(bo_kmeans_bounds_destroy(&b), 0);
   assert_int_equal(bo_kmeans_bounds_destroy(&ba), 0);
+  assert_int_equal(bo_kmeans_bounds_destroy(&bn), 0);
   assert_int_equal(bo_kmeans_xcache_destroy(&xc), 0);
   free(x); free(m); free(mb); free(lab); free(labb); free(mind); free(mindb); free(sums); free(sumsb); free(w); free(wb); free(laba); free(minda);
+  free(mn); free(labn); free(sumsn); free(wn);
+  if (k <= BO_KMEANS_BOUNDS_MAX_K && skipped > 0 && skipped_n < skipped) fail_msg("k = %lld: %lld rows skipped without reading, %lld with their own product; expected at least as many (no chunk rule)", (long long)k, (long long)skipped_n, (long long)skipped);
   return skipped;
 }
 
@@ -344,13 +370,15 @@ static void bounded_passes_keep_the_bits_at_near_ties(void **state)
 {
   const int64_t n = 4000, d = 37, k = 2, passes = 12;
   float        *x = normal_matrix(n, d, 31, 1e-3, 1000.0), *m = normal_matrix(k, d, 32, 1e-3, 1000.0), *mb = malloc(sizeof *m * (size_t)(k * d));
-  int32_t      *lab = malloc(sizeof *lab * n), *labb = malloc(sizeof *lab * n);
+  int32_t      *lab = malloc(sizeof *lab * n), *labb = malloc(sizeof *lab * n), *labn = malloc(sizeof *lab * n);
   double       *mind = malloc(sizeof *mind * n), *mindb = malloc(sizeof *mind * n), sums[2 * 37], w[2];
   bo_rows       rows = all_rows(n);
-  bo_kmeans_bounds b;
+  bo_kmeans_bounds b, bn;
+  int64_t       skipped_n = 0;
 
   (void)state;
   assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &b), 0);
+  assert_int_equal(bo_kmeans_bounds_create(&rows, d, k, &bn), 0);
   for (int64_t pass = 0; pass < passes; pass++) {
     for (int64_t q = 0; q < k * d; q++) { /* a nudge of one float step in a few coordinates */
       bo_rng r;
@@ -362,9 +390,15 @@ static void bounded_passes_keep_the_bits_at_near_ties(void **state)
     assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, NULL, k, mb, labb, mindb, sums, w, &b), 0);
     assert_memory_equal(labb, lab, sizeof *lab * n);
     assert_memory_equal(mindb, mind, sizeof *mind * n);
+    memcpy(mb, m, sizeof *m * (size_t)(k * d));
+    assert_int_equal(bo_kmeans_assign_sums(PETSC_COMM_SELF, &rows, d, x, NULL, k, mb, labn, NULL, sums, w, &bn), 0); /* no mind: bounds alone */
+    assert_memory_equal(labn, lab, sizeof *lab * n);
+    skipped_n += bn.skipped;
   }
+  (void)skipped_n; /* (none here: these rows sit within the rounding slack; without it the labels differ) */
   assert_int_equal(bo_kmeans_bounds_destroy(&b), 0);
-  free(x); free(m); free(mb); free(lab); free(labb); free(mind); free(mindb);
+  assert_int_equal(bo_kmeans_bounds_destroy(&bn), 0);
+  free(x); free(m); free(mb); free(lab); free(labb); free(labn); free(mind); free(mindb);
 }
 
 static void bounded_passes_give_the_same_bits_and_skip_rows(void **state)
