@@ -600,6 +600,12 @@ static inline double rounding_slack(const pass_bounds *pb, double xx)
   return pb->gamma * (nx + pb->mnorm) * (nx + pb->mnorm);
 }
 
+/* An upper bound on the exact |x_i - m_a| from the computed value v of a (slack e = e_i). */
+static inline double upper_from(double xx, double v, double e)
+{
+  return sqrt(PetscMax(0.0, xx + v + e)) * (1 + 1e-12);
+}
+
 /* Rows of a chunk whose label a bounded pass can keep: their label, mind and new lower bound set,
  * the others listed in full[] in row order (returns how many). */
 static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t avail, int64_t d, const float *xt, const double *sqnorm, const float *m, const double *mm, int32_t *labels, double *mind, int64_t *full)
@@ -657,7 +663,7 @@ static int64_t skip_rows(const pass_bounds *pb, int64_t i0, int64_t nr, int64_t 
     if (clb[q] * clb[q] > xx + v + 3 * e) {
       labels[i]    = a;
       mind[i]      = PetscMax(0.0, xx + v);
-      upper[i]     = sqrt(PetscMax(0.0, xx + v + e)) * (1 + 1e-12);
+      upper[i]     = upper_from(xx, v, e);
       lower[i]     = clb[q];
       keep[i - i0] = PETSC_TRUE;
       pb->b->skipped++;
@@ -686,12 +692,14 @@ static int32_t argmin_second(int64_t k, const double *mm, const float *g, double
   return best;
 }
 
-/* A fully computed row's lower bound: the second smallest computed value v2, minus its rounding. */
-static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, double v2, double xx, int32_t best, double mind)
+/* A fully computed row's bounds: upper from its own computed value bestv, lower from the second
+ * smallest v2, each with the rounding. */
+static void bound_from_full(const pass_bounds *pb, int64_t i, int64_t k, double bestv, double v2, double xx, int32_t best)
 {
+  const double e = rounding_slack(pb, xx);
   pb->b->label[pb->off + i] = best;
-  pb->b->upper[pb->off + i] = sqrt(mind + rounding_slack(pb, xx)) * (1 + 1e-12);
-  pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - rounding_slack(pb, xx))); /* NaN: never skipped */
+  pb->b->upper[pb->off + i] = upper_from(xx, bestv, e);
+  pb->b->lower[pb->off + i] = k == 1 ? INFINITY : sqrt(PetscMax(0.0, xx + v2 - e)); /* NaN: never skipped */
 }
 
 /* The end of tile lt (local index) of a bounded fused pass, rows [0, rows) of xt labelled old
@@ -760,10 +768,9 @@ static PetscErrorCode assign_tile(int64_t rows, int64_t avail, int64_t d, const 
       const float *gi = g + (i - i0) * k, *xr = xt + i * d;
       double       bestv, v2, xx = sqnorm ? sqnorm[i] : row_sqnorm(xr, d);
       int32_t      best = pb ? argmin_second(k, mm, gi, &bestv, &v2) : argmin(k, mm, gi, &bestv);
-      double       mi   = PetscMax(0.0, xx + bestv);
       labels[i] = best;
-      if (mind) mind[i] = mi;
-      if (pb) bound_from_full(pb, i, k, v2, xx, best, mi);
+      if (mind) mind[i] = PetscMax(0.0, xx + bestv);
+      if (pb) bound_from_full(pb, i, k, bestv, v2, xx, best);
     }
     if (h) /* small K: the chunk's rows are in L2; large K: one row at a time */
       for (int64_t q = i0; q < i0 + nr; q += CHUNK_ROWS) hard_acc_rows(h, PetscMin(CHUNK_ROWS, i0 + nr - q), labels + q, xt + q * d);

@@ -200,7 +200,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   /* K-means: one pass over X per iteration assigns and sums the next means (bo_kmeans_assign_sums) */
   PetscBool        fused = o->method == BO_KMEANS && !(o->fixed && o->clamp) ? PETSC_TRUE : PETSC_FALSE, have_sums = PETSC_FALSE;
   /* methods whose prototypes are means: max |x| (the exact sums' bound) computed once, not per call */
-  PetscBool        means = fused || o->method == BO_KMEANS || o->method == BO_SOFT_KMEANS || o->method == BO_SLK_MEANS ? PETSC_TRUE : PETSC_FALSE;
+  PetscBool        means = o->method == BO_KMEANS || o->method == BO_SOFT_KMEANS || o->method == BO_SLK_MEANS ? PETSC_TRUE : PETSC_FALSE;
   bo_kmeans_xcache xc   = {0};
   bo_kmeans_bounds kb   = {0}; /* hard passes skip the products a row provably does not need */
   double          *sums = NULL, xx = 0; /* xx: sum of |x_i|^2, the fused passes' energy from their sums */
