@@ -332,8 +332,8 @@ static int64_t check_bounded_chain(int64_t n, int64_t d, int64_t k, double shift
     assert_true(bn.skipped >= 0 && bn.skipped <= n);
     skipped_n += bn.skipped;
     if (!nan_jump || pass < 8) { /* the energy from the sums: the sum of mind, up to rounding */
-      double xx = 0, e = 0, mx = 0;
-      for (int64_t i = 0; i < n; i++) { xx += xc.sqnorm[i]; e += mind[i]; mx = fmax(mx, xc.sqnorm[i]); }
+      double xx = 0, e = 0;
+      for (int64_t i = 0; i < n; i++) { xx += xc.sqnorm[i]; e += mind[i]; }
       double es = bo_kmeans_energy_from_sums(k, d, m, sums, w, xx);
       if (!(fabs(es - e) <= 1e-5 * (xx + e) + 1e-9)) fail_msg("pass %d: energy from the sums %.17g, sum of mind %.17g", pass, es, e);
     }
