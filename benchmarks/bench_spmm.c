@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 
   /* boundopt with the node's rows shared: Y written into the window once, then exchange + spmm */
   PetscCall(PetscMalloc1(local * k + 1, &bs));
-  PetscCall(bo_graph_shared_create(&g, k, PETSC_TRUE, &sh));
+  PetscCall(bo_graph_shared_create(&g, k, BO_SHARE_NODE, &sh));
   PetscCall(PetscArraycpy(sh.rows, y, local * k));
   for (int r = -1; r < REPS; r++) {
     double t0, t, tmax;

@@ -152,14 +152,11 @@ PetscErrorCode bo_graph_gather_ghosts_float(bo_graph *g, int64_t ncols, const fl
  * No FMA: the baseline target (x86-64-v2) has none, and -std=c17 implies -ffp-contract=off, so
  * w * y_j is rounded before the add, as in the dense reference of the tests. */
 
-static inline __attribute__((always_inline)) void spmm_fixed(const bo_graph *g, const uint32_t *code, int64_t k, const double *y, const double *ghosts, double *restrict b)
+static inline __attribute__((always_inline)) void spmm_fixed(const int64_t *indptr, const float *data, const uint32_t *code, int64_t k, const double *y, const double *ghosts, int64_t r0, int64_t r1, double *restrict b)
 {
-  const double   *base[2] = {y, ghosts};
-  const float    *data    = g->data;
-  const int64_t  *indptr  = g->indptr;
-  int64_t         local   = bo_rows_local(&g->rows);
+  const double *base[2] = {y, ghosts};
 
-  for (int64_t i = 0; i < local; i++) {
+  for (int64_t i = r0; i < r1; i++) { /* b holds rows r0..r1-1 */
     double acc[SMALL_K];
     for (int64_t c = 0; c < k; c++) acc[c] = 0;
     for (int64_t e = indptr[i]; e < indptr[i + 1]; e++) {
@@ -171,50 +168,50 @@ static inline __attribute__((always_inline)) void spmm_fixed(const bo_graph *g, 
       double        w  = (double)data[e];
       for (int64_t c = 0; c < k; c++) acc[c] += w * yj[c];
     }
-    for (int64_t c = 0; c < k; c++) b[i * k + c] = acc[c];
+    for (int64_t c = 0; c < k; c++) b[(i - r0) * k + c] = acc[c];
   }
 }
 
 /* Any K: the same order, b's row accumulated in place. */
-static void spmm_any(const bo_graph *g, const uint32_t *code, int64_t k, const double *y, const double *ghosts, double *restrict b)
+static void spmm_any(const int64_t *indptr, const float *data, const uint32_t *code, int64_t k, const double *y, const double *ghosts, int64_t r0, int64_t r1, double *restrict b)
 {
-  const double   *base[2] = {y, ghosts};
-  int64_t         local   = bo_rows_local(&g->rows);
+  const double *base[2] = {y, ghosts};
 
-  for (int64_t i = 0; i < local; i++) {
-    double *restrict bi = b + i * k;
+  for (int64_t i = r0; i < r1; i++) {
+    double *restrict bi = b + (i - r0) * k;
     for (int64_t c = 0; c < k; c++) bi[c] = 0;
-    for (int64_t e = g->indptr[i]; e < g->indptr[i + 1]; e++) {
+    for (int64_t e = indptr[i]; e < indptr[i + 1]; e++) {
       uint32_t      ahead = code[e + PREFETCH], s = code[e];
       __builtin_prefetch(base[ahead & 1] + (size_t)(ahead >> 1) * (size_t)k);
       const double *yj = base[s & 1] + (size_t)(s >> 1) * (size_t)k;
-      double        w  = (double)g->data[e];
+      double        w  = (double)data[e];
       for (int64_t c = 0; c < k; c++) bi[c] += w * yj[c];
     }
   }
 }
 
-/* code selects rows of base y (flag 0) and ghosts (flag 1). */
-static void spmm_codes(const bo_graph *g, const uint32_t *code, int64_t ncols, const double *y, const double *ghosts, double *b)
+/* Rows r0..r1-1 of the CSR (indptr, data, code) into b; code selects rows of base y (flag 0) and
+ * ghosts (flag 1). */
+static void spmm_codes(const int64_t *indptr, const float *data, const uint32_t *code, int64_t ncols, const double *y, const double *ghosts, int64_t r0, int64_t r1, double *b)
 {
   switch (ncols) {
-#define CASE(K) case K: spmm_fixed(g, code, K, y, ghosts, b); break;
+#define CASE(K) case K: spmm_fixed(indptr, data, code, K, y, ghosts, r0, r1, b); break;
     CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
     CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
 #undef CASE
   default:
-    if (ncols > 0) spmm_any(g, code, ncols, y, ghosts, b);
+    if (ncols > 0) spmm_any(indptr, data, code, ncols, y, ghosts, r0, r1, b);
   }
 }
 
 void bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b)
 {
-  spmm_codes(g, g->slot_code, ncols, y, ghosts, b);
+  spmm_codes(g->indptr, g->data, g->slot_code, ncols, y, ghosts, 0, bo_rows_local(&g->rows), b);
 }
 
 /* ---------------------------------------------------------------- rows shared within a node */
 
-PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool share_node, bo_graph_shared *sh)
+PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_graph_shared *sh)
 {
   PetscMPIInt size, rank, nsize = 1, nrank = 0;
   int64_t     local, nnz, *row0 = NULL; /* per rank of g->comm: window row of its first row, -1 off-node */
@@ -231,12 +228,21 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool shar
   nnz       = g->indptr[local];
   sh->graph = g;
   sh->ncols = ncols;
-  sh->node  = MPI_COMM_NULL;
-  sh->win   = MPI_WIN_NULL;
+  sh->node      = MPI_COMM_NULL;
+  sh->win       = MPI_WIN_NULL;
+  sh->ghost_win = MPI_WIN_NULL;
   PetscCall(PetscMalloc1(size, &row0));
   for (int r = 0; r < size; r++) row0[r] = -1;
-  if (size > 1 && share_node) {
+  PetscCheck(share >= BO_SHARE_NODE, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "graph: share = %d; expected BO_SHARE_NONE, BO_SHARE_NODE or a group size > 0", share);
+  if (size > 1 && share != BO_SHARE_NONE) {
     PetscCallMPI(MPI_Comm_split_type(g->comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &sh->node));
+    if (share > 0) { /* groups of `share` consecutive node ranks, each as if it were a node */
+      MPI_Comm group;
+      PetscCallMPI(MPI_Comm_rank(sh->node, &nrank));
+      PetscCallMPI(MPI_Comm_split(sh->node, nrank / share, nrank, &group));
+      PetscCallMPI(MPI_Comm_free(&sh->node));
+      sh->node = group;
+    }
     PetscCallMPI(MPI_Comm_size(sh->node, &nsize));
     PetscCallMPI(MPI_Comm_rank(sh->node, &nrank));
   }
@@ -253,7 +259,9 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool shar
     sh->node_rows = first;
     PetscCallMPI(MPI_Comm_group(sh->node, &gnode));
     PetscCallMPI(MPI_Comm_group(g->comm, &gall));
-    PetscCall(PetscMalloc2(nsize, &nranks, nsize, &granks));
+    PetscCall(PetscMalloc1(nsize, &nranks));
+    PetscCall(PetscMalloc3(nsize, &sh->node_granks, nsize, &sh->node_row0, nsize, &sh->node_ghosts));
+    granks = sh->node_granks;
     for (int q = 0; q < nsize; q++) nranks[q] = q;
     PetscCallMPI(MPI_Group_translate_ranks(gnode, nsize, nranks, gall, granks));
     for (int q = 0; q < nsize; q++) {
@@ -262,17 +270,22 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool shar
       PetscCallMPI(MPI_Win_shared_query(sh->win, q, &bytes, &disp, &base));
       at = (char *)base - (char *)first;
       PetscCheck(at >= 0 && (size_t)at % row_bytes == 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: shared window of node rank %d at byte %lld; expected whole rows after node rank 0 (contiguous allocation)", q, (long long)at);
-      row0[granks[q]] = (int64_t)((size_t)at / row_bytes);
+      row0[granks[q]] = sh->node_row0[q] = (int64_t)((size_t)at / row_bytes);
     }
-    PetscCall(PetscFree2(nranks, granks));
+    PetscCall(PetscFree(nranks));
     PetscCallMPI(MPI_Group_free(&gnode));
     PetscCallMPI(MPI_Group_free(&gall));
     PetscCheck(row0[rank] >= 0, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: this rank is missing from its node's window (internal error)");
   } else {
     PetscCall(PetscMalloc(row_bytes * (size_t)PetscMax(1, local), &sh->rows));
-    sh->node_rows = sh->rows;
-    row0[rank]    = 0;
+    PetscCall(PetscMalloc3(1, &sh->node_granks, 1, &sh->node_row0, 1, &sh->node_ghosts));
+    sh->node_rows      = sh->rows;
+    sh->node_granks[0] = rank;
+    sh->node_row0[0]   = 0;
+    row0[rank]         = 0;
   }
+  sh->node_size = nsize;
+  sh->node_rank = nrank;
   PetscCheck(row0[rank] + local < INT32_MAX, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: %lld rows in one node's window; expected fewer than 2^31 (use more nodes)", (long long)(row0[rank] + local));
 
   /* the plan without the node's ranks: only off-node rows still travel in messages */
@@ -289,8 +302,18 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool shar
   PetscCallMPI(MPI_Allreduce(off, any_off, 2, MPI_INT, MPI_MAX, g->comm));
   sh->any_offnode = any_off[0];
   sh->any_shared  = any_off[1];
-  /* slots keep the plan's layout (holes for the node's rows); none at all on a single node */
-  PetscCall(PetscMalloc1(sh->offnode_ghosts ? g->nghost * ncols : 1, &sh->ghosts));
+  /* slots keep the plan's layout (holes for the node's rows); none at all on a single node.  In a
+   * window of their own when the node has other ranks, which may compute this rank's rows */
+  if (nsize > 1) {
+    MPI_Aint bytes;
+    int      disp;
+    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)(sizeof(double) * (size_t)(sh->offnode_ghosts ? g->nghost * ncols : 1)), (int)sizeof(double), MPI_INFO_NULL, sh->node, &sh->ghosts, &sh->ghost_win));
+    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, sh->ghost_win));
+    for (int q = 0; q < nsize; q++) PetscCallMPI(MPI_Win_shared_query(sh->ghost_win, q, &bytes, &disp, &sh->node_ghosts[q]));
+  } else {
+    PetscCall(PetscMalloc1(sh->offnode_ghosts ? g->nghost * ncols : 1, &sh->ghosts));
+    sh->node_ghosts[0] = sh->ghosts;
+  }
 
   /* per nonzero: the row in the node's window (flag 0) or the off-node ghost slot (flag 1) */
   PetscCall(PetscCalloc1(nnz + PREFETCH, &sh->slot_code)); /* padding: window row 0, see bo_graph_spmm */
@@ -320,12 +343,18 @@ PetscErrorCode bo_graph_shared_exchange(bo_graph_shared *sh)
     if (sh->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->win));
   }
   if (sh->any_offnode) PetscCall(gather_rows_counts(sh->graph, sh->send_counts, sh->recv_counts, sh->ncols, MPI_DOUBLE, sizeof(double), sh->rows, sh->ghosts));
+  if (sh->any_offnode && sh->any_shared) { /* every node rank's ghosts in place before any reads them */
+    if (sh->ghost_win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->ghost_win));
+    PetscCallMPI(MPI_Barrier(sh->node));
+    if (sh->ghost_win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->ghost_win));
+  }
   PetscFunctionReturn(0);
 }
 
 void bo_graph_shared_spmm(const bo_graph_shared *sh, double *b)
 {
-  spmm_codes(sh->graph, sh->slot_code, sh->ncols, sh->node_rows, sh->ghosts, b);
+  const bo_graph *g = sh->graph;
+  spmm_codes(g->indptr, g->data, sh->slot_code, sh->ncols, sh->node_rows, sh->ghosts, 0, bo_rows_local(&g->rows), b);
 }
 
 PetscErrorCode bo_graph_shared_destroy(bo_graph_shared *sh)
@@ -335,13 +364,87 @@ PetscErrorCode bo_graph_shared_destroy(bo_graph_shared *sh)
     PetscCallMPI(MPI_Win_unlock_all(sh->win));
     PetscCallMPI(MPI_Win_free(&sh->win));
   } else PetscCall(PetscFree(sh->rows));
+  if (sh->ghost_win != MPI_WIN_NULL) {
+    PetscCallMPI(MPI_Win_unlock_all(sh->ghost_win));
+    PetscCallMPI(MPI_Win_free(&sh->ghost_win));
+  } else PetscCall(PetscFree(sh->ghosts));
   if (sh->node != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&sh->node));
-  PetscCall(PetscFree(sh->ghosts));
+  if (sh->node_granks) PetscCall(PetscFree3(sh->node_granks, sh->node_row0, sh->node_ghosts));
   PetscCall(PetscFree(sh->slot_code));
   if (sh->send_counts) PetscCall(PetscFree2(sh->send_counts, sh->recv_counts));
   PetscCall(PetscMemzero(sh, sizeof *sh));
-  sh->node = MPI_COMM_NULL;
-  sh->win  = MPI_WIN_NULL;
+  sh->node      = MPI_COMM_NULL;
+  sh->win       = MPI_WIN_NULL;
+  sh->ghost_win = MPI_WIN_NULL;
+  PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------- work sharing within a node */
+
+PetscErrorCode bo_graph_node_create(const bo_graph_shared *sh, bo_graph_node *nd)
+{
+  const bo_graph *g     = sh->graph;
+  int64_t         local = bo_rows_local(&g->rows), nnz = g->indptr[local], mine[2] = {local, nnz}, *all = NULL;
+  PetscMPIInt     size;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(nd, sizeof *nd));
+  nd->win  = MPI_WIN_NULL;
+  nd->size = sh->node_size;
+  nd->rank = sh->node_rank;
+  PetscCall(PetscCalloc1(nd->size, &nd->peer));
+  if (nd->size == 1) {
+    nd->peer[0] = (bo_graph_peer){g->indptr, g->data, sh->slot_code, local, g->rows.lo, 0};
+    PetscFunctionReturn(0);
+  }
+  PetscCallMPI(MPI_Comm_size(g->comm, &size));
+  PetscCall(PetscMalloc1(2 * nd->size, &all));
+  PetscCallMPI(MPI_Allgather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, sh->node));
+  {
+    /* this rank's part: indptr (local + 1 int64), codes (nnz + PREFETCH uint32, to 8 bytes), data (nnz float) */
+    size_t   ncode = (size_t)(nnz + PREFETCH + 1) & ~(size_t)1, bytes = (8 * (size_t)(local + 1) + 4 * ncode + 4 * (size_t)nnz + 63) & ~(size_t)63; /* whole cache lines: the next rank's part stays aligned */
+    char    *base;
+    MPI_Aint qbytes;
+    int      disp;
+    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)bytes, 1, MPI_INFO_NULL, sh->node, &base, &nd->win));
+    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, nd->win));
+    PetscCall(PetscArraycpy((int64_t *)base, g->indptr, local + 1));
+    PetscCall(PetscArraycpy((uint32_t *)(base + 8 * (local + 1)), sh->slot_code, nnz + PREFETCH));
+    PetscCall(PetscArraycpy((float *)(base + 8 * (local + 1) + 4 * ncode), g->data, nnz));
+    PetscCallMPI(MPI_Win_sync(nd->win));
+    PetscCallMPI(MPI_Barrier(sh->node));
+    PetscCallMPI(MPI_Win_sync(nd->win));
+    for (int q = 0; q < nd->size; q++) {
+      int64_t  ql = all[2 * q], qnnz = all[2 * q + 1];
+      size_t   qcode = (size_t)(qnnz + PREFETCH + 1) & ~(size_t)1;
+      bo_rows  theirs;
+      char    *qb;
+      PetscCallMPI(MPI_Win_shared_query(nd->win, q, &qbytes, &disp, &qb));
+      bo_rows_partition(g->rows.n, sh->node_granks[q], size, &theirs);
+      PetscCheck(bo_rows_local(&theirs) == ql, PETSC_COMM_SELF, BO_ERR_RUNTIME, "graph: node rank %d holds %lld rows, the partition gives %lld; expected the tile partition (internal error)", q, (long long)ql, (long long)bo_rows_local(&theirs));
+      nd->peer[q] = (bo_graph_peer){(const int64_t *)qb, (const float *)(qb + 8 * (ql + 1) + 4 * qcode), (const uint32_t *)(qb + 8 * (ql + 1)), ql, theirs.lo, sh->node_row0[q]};
+    }
+  }
+  PetscCall(PetscFree(all));
+  PetscFunctionReturn(0);
+}
+
+void bo_graph_node_spmm(const bo_graph_node *nd, const bo_graph_shared *sh, int q, int64_t r0, int64_t r1, double *b)
+{
+  const bo_graph_peer *p = &nd->peer[q];
+  spmm_codes(p->indptr, p->data, p->code, sh->ncols, sh->node_rows, sh->node_ghosts[q], r0, r1, b);
+}
+
+PetscErrorCode bo_graph_node_destroy(bo_graph_node *nd)
+{
+  PetscFunctionBeginUser;
+  if (nd->win != MPI_WIN_NULL) {
+    PetscCallMPI(MPI_Win_unlock_all(nd->win));
+    PetscCallMPI(MPI_Win_free(&nd->win));
+  }
+  PetscCall(PetscFree(nd->peer));
+  PetscCall(PetscMemzero(nd, sizeof *nd));
+  nd->win = MPI_WIN_NULL;
   PetscFunctionReturn(0);
 }
 

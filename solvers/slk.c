@@ -208,7 +208,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
   PetscFunctionBeginUser;
   PetscCheck(!bo_cluster_uses_graph(o->method) || w, comm, BO_ERR_RUNTIME, "cluster: method %s without a graph; expected one (internal error)", bo_cluster_method_names[o->method]);
   bound.lambda = o->lambda;
-  if (!hard && bo_cluster_uses_graph(o->method)) PetscCall(bo_bound_work_create(w, k, PETSC_TRUE, &bwork));
+  if (!hard && bo_cluster_uses_graph(o->method)) PetscCall(bo_bound_work_create(w, k, BO_SHARE_NODE, &bwork));
   double clamp_cost = BO_CLUSTER_CLAMP_COST;
   if (o->fixed && o->clamp && !hard && w) {
     double wmax;

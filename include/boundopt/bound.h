@@ -25,6 +25,7 @@
 #ifndef BOUNDOPT_BOUND_H
 #define BOUNDOPT_BOUND_H
 #include "boundopt/graph.h"
+#include <stdatomic.h>
 
 typedef struct {
   double lambda;
@@ -43,21 +44,39 @@ PetscErrorCode bo_bound_energy(MPI_Comm comm, const bo_rows *rows, int64_t k, co
 PetscErrorCode bo_bound_run(const bo_rows *rows, int64_t k, const double *a, bo_graph *w, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
 /* The same iterations with their buffers made once and reused across calls (an SLK job runs
  * bo_bound_run once per outer iteration; fresh buffers at every call fault in new pages).
- * bo_bound_work_create (collective on w->comm; sets up w's exchange if needed) allocates B
- * (local x k), per-row entropies and a bo_graph_shared (graph.h) in which the iterate lives
- * during a call, so that ranks on one node read each other's rows of Y instead of exchanging
- * copies; it also caches W's largest row sum.  The workspace borrows w, which must outlive it and
- * not change.  bo_bound_run_work (collective) takes the arguments of bo_bound_run for that graph
- * and k and gives bit-identical results; bo_bound_run is create (share_node true) + run_work +
- * destroy.  share_node = PETSC_FALSE moves every other rank's rows by message (graph.h). */
+ * bo_bound_work_create (collective on w->comm; sets up w's exchange if needed) makes two
+ * bo_graph_shared (graph.h) in which the iterates live during a call, so that ranks on one node
+ * read each other's rows of Y instead of exchanging copies, and caches W's largest row sum.  The
+ * ranks that share (share, as in bo_graph_shared_create: BO_SHARE_NODE for a node's ranks) also
+ * share the work of each iteration, in two phases: W*Y, a node barrier, then the energy and the
+ * step, each over the node's tiles claimed one at a time from per-rank counters, each rank
+ * starting with its own; so a rank that is done computes what is left of a slower rank's rows.
+ * Every row gets the same operations whoever takes it and the energy's tile partials are added
+ * exactly (reduce.h): the results are the same bits with or without sharing, at any rank count.
+ * For that the node's CSR rows (bo_graph_node), A, B = W*Y, the entropies and the counters live in
+ * windows shared by those ranks.  The workspace borrows w, which must outlive it and not change.
+ * bo_bound_run_work (collective) takes the arguments of bo_bound_run for that graph and k and gives
+ * bit-identical results; bo_bound_run is create (BO_SHARE_NODE) + run_work + destroy.
+ * BO_SHARE_NONE moves every other rank's rows by message and shares no work. */
+typedef struct {
+  _Atomic int64_t *next[2][2]; /* tile counters: [W*Y, step][iteration parity], own cache lines */
+  double          *ent[2];     /* the rows' entropies of each iterate */
+  double          *a, *b;      /* A of the current call; W Y */
+} bo_bound_peer;
 typedef struct {
   bo_graph       *graph;
   int64_t         k, local;
   double          wmax;       /* bo_graph_max_row_sum of graph */
-  double         *b, *ent[2];   /* W Y; the rows' entropies of each iterate */
-  bo_graph_shared shared[2];    /* two iterates: the current one and the next (bo_bound_run_work) */
+  bo_graph_shared shared[2];  /* two iterates: the current one and the next (bo_bound_run_work) */
+  bo_graph_node   node;       /* the node ranks' CSR rows, so that any of them computes any row */
+  MPI_Win         win;        /* per node rank: counters, entropies, A, B (MPI_WIN_NULL: private) */
+  void           *own;        /* the same, private, without a node window */
+  bo_bound_peer  *peer;       /* node.size entries, pointers into win */
+  int64_t         tiles[2][2]; /* tiles this rank computed, [W*Y, step][own, other ranks'], all calls */
+  void          (*tile_hook)(void *ctx); /* if set, called after each tile this rank takes (tests slow a rank) */
+  void           *tile_ctx;
 } bo_bound_work;
-PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, PetscBool share_node, bo_bound_work *ws);
+PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, int share, bo_bound_work *ws);
 PetscErrorCode bo_bound_run_work(const bo_rows *rows, int64_t k, const double *a, bo_bound_work *ws, const bo_bound_opts *opts, double *y, double *energy, int *iterations);
 PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws);
 /* Labels: argmax over each row (ties: lowest index). */

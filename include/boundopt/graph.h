@@ -59,10 +59,12 @@ void           bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, 
  * g->comm on the same node (MPI_Comm_split_type SHARED), so that W*Y reads those ranks' rows where
  * they are instead of receiving copies; only rows owned off the node still travel, with the same
  * Alltoallv as bo_graph_gather_ghosts.  On one rank, or one rank per node, it is the ordinary
- * exchange with a private buffer, and so is share_node = PETSC_FALSE (every row of another rank
- * travels by message: for tests and benchmarks of that path on one machine).
+ * exchange with a private buffer, and so is share = BO_SHARE_NONE (every row of another rank
+ * travels by message: for tests and benchmarks of that path on one machine).  The ghosts are in a
+ * window of their own too, so that node_ghosts[q] gives any node rank q's ghosts.
  *   Use: write this rank's rows into sh->rows; bo_graph_shared_exchange (collective: a node
- *   barrier, plus the off-node Alltoallv when there is one); bo_graph_shared_spmm (local: b =
+ *   barrier, plus the off-node Alltoallv when there is one, then another node barrier so that every
+ *   node rank's ghosts are in place); bo_graph_shared_spmm (local: b =
  *   W Y, bit-identical to bo_graph_spmm, hence to any rank count).  Rows of sh->rows must not
  *   be written again until every rank of the node has finished its bo_graph_shared_spmm: callers
  *   put a collective on g->comm in between (bo_bound_run_work keeps two iterates, each in its own
@@ -74,6 +76,7 @@ typedef struct {
   int64_t    ncols;
   MPI_Comm   node;            /* ranks of graph->comm on this node (MPI_COMM_NULL on one rank) */
   MPI_Win    win;             /* the node's rows (MPI_WIN_NULL: no other rank on this node) */
+  MPI_Win    ghost_win;       /* the node ranks' off-node ghosts (MPI_WIN_NULL likewise) */
   double    *rows;            /* this rank's rows, local x ncols: the caller writes Y here */
   double    *node_rows;       /* first row of the node's window (all its ranks' rows, contiguous) */
   double    *ghosts;          /* rows owned off the node, in the slots of graph->ghost_ids */
@@ -81,11 +84,42 @@ typedef struct {
   int       *send_counts, *recv_counts; /* graph's plan without the node's ranks */
   int64_t    offnode_ghosts, offnode_sends; /* rows received and sent by messages, per exchange */
   int        any_offnode, any_shared; /* on some rank of graph->comm */
+  int        node_size, node_rank;    /* 1, 0 without a node window */
+  int       *node_granks;             /* per node rank: its rank in graph->comm */
+  int64_t   *node_row0;               /* per node rank: its first row in the node's window */
+  double   **node_ghosts;             /* per node rank: its ghosts (readable after an exchange) */
 } bo_graph_shared;
-PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, PetscBool share_node, bo_graph_shared *sh);
+#define BO_SHARE_NONE 0    /* every other rank's rows travel by message */
+#define BO_SHARE_NODE (-1) /* the ranks of each node share their rows */
+/* share: BO_SHARE_NONE, BO_SHARE_NODE, or m > 0: groups of m consecutive ranks of a node share, as
+ * if each group were a node (to test the paths between nodes on one machine). */
+PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_graph_shared *sh);
 PetscErrorCode bo_graph_shared_exchange(bo_graph_shared *sh);
 void           bo_graph_shared_spmm(const bo_graph_shared *sh, double *b);
 PetscErrorCode bo_graph_shared_destroy(bo_graph_shared *sh);
+/* Work sharing within a node: any rank of a node computes W*Y for any node rank's rows, so that a
+ * rank that is done helps a slower one (bound.c).  bo_graph_node_create (collective on the node's
+ * ranks) copies each node rank's CSR rows (indptr, data and sh's codes) once into a window shared
+ * on sh->node; without a node window, size is 1 and peer 0 is this rank's own arrays (no copy).
+ * bo_graph_node_spmm(nd, sh2, q, r0, r1, b): rows r0 <= i < r1 of node rank q (local to q) into b
+ * ((r1 - r0) x ncols), reading Y and q's ghosts from sh2, any bo_graph_shared of the same graph and
+ * width (the codes depend only on those and the node's layout); the same bits as
+ * bo_graph_shared_spmm on rank q.  After an exchange of sh2 every node rank's ghosts are in place
+ * (bo_graph_shared_exchange ends with a node barrier when rows travel off the node). */
+typedef struct {
+  const int64_t  *indptr;  /* local + 1 offsets */
+  const float    *data;
+  const uint32_t *code;    /* as bo_graph_shared.slot_code, padded */
+  int64_t         local, lo, row0; /* rows, first global row, first row in the node's window */
+} bo_graph_peer;
+typedef struct {
+  int            size, rank;
+  MPI_Win        win;      /* the copies (MPI_WIN_NULL with size 1) */
+  bo_graph_peer *peer;     /* size entries */
+} bo_graph_node;
+PetscErrorCode bo_graph_node_create(const bo_graph_shared *sh, bo_graph_node *nd);
+void           bo_graph_node_spmm(const bo_graph_node *nd, const bo_graph_shared *sh, int q, int64_t r0, int64_t r1, double *b);
+PetscErrorCode bo_graph_node_destroy(bo_graph_node *nd);
 /* Largest weighted row sum over all ranks (bounds for exact energies). */
 PetscErrorCode bo_graph_max_row_sum(const bo_graph *g, double *max_sum);
 PetscErrorCode bo_graph_destroy(bo_graph *g);

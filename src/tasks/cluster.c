@@ -134,8 +134,11 @@ static PetscErrorCode plan_memory(bo_job *job, const cluster_params *p, int64_t 
 
   PetscFunctionBeginUser;
   bo_memory_plan_add(&plan, "features shard", bo_dataset_shard_bytes((int64_t)rows, d));
-  if (soft) bo_memory_plan_add(&plan, "Y, A and W Y", rows * k * 8 * 3);
-  if (bo_cluster_uses_graph(p->opts.method) || bo_cluster_uses_kernel(p->opts.method)) bo_memory_plan_add(&plan, "graph and ghosts", rows * (double)p->knn * 2 * (12 + k * 8));
+  if (soft) bo_memory_plan_add(&plan, "Y and A", rows * k * 8 * 2);
+  if (soft && bo_cluster_uses_graph(p->opts.method)) /* bound.h's workspace: two iterates, A's copy, W Y */
+    bo_memory_plan_add(&plan, "bound iterates, A and W Y", rows * k * 8 * 4);
+  if (bo_cluster_uses_graph(p->opts.method) || bo_cluster_uses_kernel(p->opts.method)) /* per nonzero: CSR, codes, the node's copy */
+    bo_memory_plan_add(&plan, "graph and ghosts", rows * (double)p->knn * 2 * (40 + k * 8));
   bo_memory_plan_add(&plan, "prototypes", k * (double)d * 4 * 3 + k * (double)d * 16);
   if (!soft && k <= BO_KMEANS_BOUNDS_MAX_K) /* the hard passes' bounds (kmeans.h): per row, and K-means's held tile partials */
     bo_memory_plan_add(&plan, "pass bounds", rows * 20 + (p->opts.method == BO_KMEANS ? (rows / BO_TILE_ROWS + 1) * k * (double)d * 16 : 0));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test_knn.sh - the distributed exact kNN graph and W*Y give the same bits at 1, 2 and 3 ranks and
-# equal a brute-force search; the knn task gives the same file at every rank count; knn >= N is
+# test_knn.sh - the distributed exact kNN graph, W*Y and the SLK bound iterations (with work shared
+# within a node, also when a rank is slowed down) give the same bits at 1, 2 and 3 ranks; the graph
+# equals a brute-force search; the knn task gives the same file at every rank count; knn >= N is
 # refused.  Uses build/tests/tools/knn_check (see its header) and the knn task.
 source "$(dirname "$0")/../lib.sh"
 
@@ -51,6 +52,24 @@ for p in $RANKS; do
   check "kNN at $p ranks equals brute force up to float near-ties (Gaussian data with duplicates), n 3000 k 5" kc "$p" verify -n 3000 -d 20 -k 5 -data gauss
 done
 check "kNN at 4 ranks (a split ring step) equals brute force with exact ties, n 1000 k 4" kc 4 verify -n 1000 -d 20 -k 4 -data grid
+
+# ---- SLK bound iterations with the node's ranks sharing the work: the same bits at every rank
+# count, and when one rank is slowed down (it sleeps after each tile) the others take some of its
+# tiles in both phases (the tool exits 1 otherwise) and the bits still do not change.
+for p in $RANKS; do
+  kc "$p" bound "$SCRATCH/bound.$p.txt" -n 5000 -d 20 -k 5 || fail "bound iterations at $p ranks" "$(tail -3 "$SCRATCH/kc.log" | tr '\n' ' ')"
+done
+check "bound iterations at 1 rank cover all 5000 rows" bash -c "[ \$(grep -c '^[0-9]*:' '$SCRATCH/bound.1.txt') = 5000 ]"
+for p in $RANKS; do
+  [ "$p" = 1 ] && continue
+  check "bound iterations at $p ranks are byte-identical to 1 rank" cmp "$SCRATCH/bound.1.txt" "$SCRATCH/bound.$p.txt"
+  check "bound iterations at $p ranks with rank 1 slowed: the others take some of its tiles, same bits" bash -c "timeout 300 mpirun -q --oversubscribe -n $p '$KC' bound '$SCRATCH/bslow.$p.txt' -n 5000 -d 20 -k 5 -slow 1 && cmp '$SCRATCH/bound.1.txt' '$SCRATCH/bslow.$p.txt'"
+done
+
+# The same with ranks grouped as if on several nodes: rows between groups travel by message into
+# the ghost windows, and a rank that helps reads its neighbour's ghosts.
+check "bound iterations at 3 ranks in groups of 2 (two 'nodes'; rank 1 slowed) are byte-identical to 1 rank" bash -c "timeout 300 mpirun -q --oversubscribe -n 3 '$KC' bound '$SCRATCH/bgroup.txt' -n 5000 -d 20 -k 5 -group 2 -slow 1 && cmp '$SCRATCH/bound.1.txt' '$SCRATCH/bgroup.txt'"
+check "bound iterations at 2 ranks in groups of 1 (every row of the other rank by message) are byte-identical to 1 rank" bash -c "timeout 300 mpirun -q --oversubscribe -n 2 '$KC' bound '$SCRATCH/bgroup1.txt' -n 5000 -d 20 -k 5 -group 1 && cmp '$SCRATCH/bound.1.txt' '$SCRATCH/bgroup1.txt'"
 
 # ---- graph files: written at 3 ranks (and read back there), read at 1 and 2 ranks
 if kc 3 graph "$SCRATCH/io.3.txt" -n 3000 -d 20 -k 7 -sym avg -weights gaussian -save "$SCRATCH/g3.h5"; then

@@ -16,6 +16,15 @@
  *       and the symmetrised weights must be equal; for -data gauss a neighbour may differ only by a
  *       near-tie (distance within 1e-5 relative of the k-th).  Exit 1 on a difference.
  *
+ *   mpirun -n P knn_check bound OUT.txt [data options] [-k K] [-slow R]
+ *       SLK bound iterations (bound.h) on the graph of the same data: A = 4 deterministic costs per
+ *       row, Y0 = softmax(-A), lambda 1.5, 12 steps (tol 0), twice through one workspace shared
+ *       within the node; rank 0 writes the energy and every row of the last iterate as hex, which
+ *       must be byte-identical at any rank count.  -slow R: rank R sleeps 2 ms after each tile it
+ *       takes, so that the node's other ranks must compute some of its tiles; exit 1 if, at more
+ *       than one rank, none did.  -group M: ranks share in groups of M as if each group were a
+ *       node (graph.h), so that rows also travel between "nodes" by message.
+ *
  *   data options: -n N (1000) -d D (20) -data gauss|grid (gauss) -seed S (7).  gauss rows are
  *   normal draws around 7 offsets, and every 50th row duplicates row i - 17 (ties across tiles).
  *
@@ -26,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "boundopt/bound.h"
 #include "boundopt/error.h"
 #include "boundopt/graph.h"
 #include "boundopt/h5.h"
@@ -40,17 +51,17 @@ enum { YCOLS = 3 };
 
 typedef struct {
   const char *mode, *out, *data, *save, *load;
-  long        n, d, seed;
+  long        n, d, seed, slow, group;
   bo_knn_opts opts;
 } args_t;
 
 static int parse(int argc, char **argv, args_t *a)
 {
-  *a = (args_t){.data = "gauss", .n = 1000, .d = 20, .seed = 7, .opts = {.knn = 5, .count_self = PETSC_TRUE, .weights = BO_KNN_BINARY, .scale = 0, .symmetrize = BO_SYM_AVG}};
+  *a = (args_t){.data = "gauss", .n = 1000, .d = 20, .seed = 7, .slow = -1, .opts = {.knn = 5, .count_self = PETSC_TRUE, .weights = BO_KNN_BINARY, .scale = 0, .symmetrize = BO_SYM_AVG}};
   if (argc < 2) return 0;
   a->mode = argv[1];
   int i   = 2;
-  if (!strcmp(a->mode, "graph")) {
+  if (!strcmp(a->mode, "graph") || !strcmp(a->mode, "bound")) {
     if (argc < 3) return 0;
     a->out = argv[2];
     i      = 3;
@@ -70,6 +81,8 @@ static int parse(int argc, char **argv, args_t *a)
     else if (!strcmp(k, "-sym")) a->opts.symmetrize = !strcmp(v, "none") ? BO_SYM_NONE : !strcmp(v, "max") ? BO_SYM_MAX : BO_SYM_AVG;
     else if (!strcmp(k, "-save")) a->save = v;
     else if (!strcmp(k, "-load")) a->load = v;
+    else if (!strcmp(k, "-slow")) a->slow = atol(v);
+    else if (!strcmp(k, "-group")) a->group = atol(v);
     else return 0;
   }
   return a->n > 0 && a->d > 0;
@@ -251,6 +264,75 @@ static PetscErrorCode run_graph(MPI_Comm comm, const args_t *a, int *failed)
   PetscFunctionReturn(0);
 }
 
+/* ---------------------------------------------------------------- bound mode */
+
+static void sleep_after_tile(void *ctx)
+{
+  struct timespec t = {0, 2000000};
+  (void)ctx;
+  nanosleep(&t, NULL);
+}
+
+static PetscErrorCode run_bound(MPI_Comm comm, const args_t *a, int *failed)
+{
+  enum { K = 4 };
+  PetscMPIInt   rank, P;
+  bo_rows       rows;
+  bo_graph      g;
+  bo_bound_work ws;
+  bo_bound_opts o = {.lambda = 1.5, .max_it = 12, .tol = 0};
+  float        *x;
+  double       *cost, *y, energy = 0;
+  int64_t       local, total, helped[2], helped_all[2];
+  int           its = 0;
+  void         *py;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &P));
+  bo_rows_partition(a->n, rank, P, &rows);
+  local = bo_rows_local(&rows);
+  PetscCall(PetscMalloc3(local * a->d + 1, &x, local * K + 1, &cost, local * K + 1, &y));
+  for (int64_t i = rows.lo; i < rows.hi; i++) {
+    bo_rng r;
+    make_row(a, i, x + (i - rows.lo) * a->d);
+    bo_rng_init(&r, 11, (uint64_t)i, 5);
+    for (int c = 0; c < K; c++) cost[(i - rows.lo) * K + c] = 3 * bo_rng_uniform(&r);
+  }
+  PetscCall(bo_knn_build(comm, &rows, a->d, x, &a->opts, &g));
+  PetscCall(bo_bound_work_create(&g, K, a->group > 0 ? (int)a->group : BO_SHARE_NODE, &ws));
+  if (rank == a->slow) ws.tile_hook = sleep_after_tile;
+  for (int call = 0; call < 2; call++) {
+    bo_bound_softmax(local, K, cost, y);
+    PetscCall(bo_bound_run_work(&rows, K, cost, &ws, &o, y, &energy, &its));
+  }
+  helped[0] = ws.tiles[0][1];
+  helped[1] = ws.tiles[1][1];
+  PetscCallMPI(MPI_Allreduce(helped, helped_all, 2, MPI_INT64_T, MPI_SUM, comm));
+  if (a->slow >= 0 && P > 1 && ws.node.size > 1 && (!helped_all[0] || !helped_all[1])) {
+    PetscCall(PetscPrintf(comm, "knn_check: rank %ld slept after each tile, yet the others took %lld of its W*Y tiles and %lld of its step tiles; expected some of each\n", a->slow, (long long)helped_all[0], (long long)helped_all[1]));
+    *failed = 1;
+  }
+  PetscCall(gather(comm, MPI_DOUBLE, sizeof(double), y, local * K, &py, &total));
+  if (!rank) {
+    FILE         *f  = fopen(a->out, "w");
+    const double *wy = py;
+    PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s: cannot write; expected a writable path", a->out);
+    fprintf(f, "n %ld k %d steps %d energy %a\n", a->n, K, its, energy);
+    for (int64_t i = 0; i < a->n; i++) {
+      fprintf(f, "%lld:", (long long)i);
+      for (int c = 0; c < K; c++) fprintf(f, " %a", wy[i * K + c]);
+      fprintf(f, "\n");
+    }
+    fclose(f);
+  }
+  free(py);
+  PetscCall(bo_bound_work_destroy(&ws));
+  PetscCall(bo_graph_destroy(&g));
+  PetscCall(PetscFree3(x, cost, y));
+  PetscFunctionReturn(0);
+}
+
 /* ---------------------------------------------------------------- verify mode */
 
 typedef struct {
@@ -418,9 +500,11 @@ int main(int argc, char **argv)
   openblas_set_num_threads(1);
   if (!ok) {
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "usage: knn_check graph OUT.txt [-n N -d D -data gauss|grid -seed S -k K -self 0|1 -weights binary|gaussian -scale S -sym none|avg|max -save G.h5 | -load G.h5]\n"
+                                            "       knn_check bound OUT.txt [-n N -d D -data gauss|grid -seed S -k K -slow R -group M]\n"
                                             "       knn_check verify [-n N -d D -data gauss|grid -seed S -k K -self 0|1]\n"));
     failed = 2;
   } else if (!strcmp(a.mode, "graph")) PetscCall(run_graph(PETSC_COMM_WORLD, &a, &failed));
+  else if (!strcmp(a.mode, "bound")) PetscCall(run_bound(PETSC_COMM_WORLD, &a, &failed));
   else PetscCall(run_verify(PETSC_COMM_WORLD, &a, &failed));
   PetscCall(PetscFinalize());
   return failed;

@@ -452,8 +452,8 @@ static void a_reused_workspace_gives_the_results_of_bo_bound_run_bit_for_bit(voi
   bo_bound_opts o = {.lambda = 0.8, .max_it = 9, .tol = 0};
 
   hand_graph(n, 5, 41, &g);
-  assert_int_equal(bo_bound_work_create(&g, k, PETSC_TRUE, &ws[0]), 0);
-  assert_int_equal(bo_bound_work_create(&g, k, PETSC_FALSE, &ws[1]), 0);
+  assert_int_equal(bo_bound_work_create(&g, k, BO_SHARE_NODE, &ws[0]), 0);
+  assert_int_equal(bo_bound_work_create(&g, k, BO_SHARE_NONE, &ws[1]), 0);
   for (int call = 0; call < 3; call++) {
     double *a = costs(n, k, 50 + (uint64_t)call, 2.0), *y = malloc(sizeof *y * (size_t)(n * k)), *yw = malloc(sizeof *yw * (size_t)(n * k)), e, ew;
     int     its, itsw;
@@ -480,7 +480,7 @@ static void a_reused_workspace_gives_the_results_of_bo_bound_run_bit_for_bit(voi
     free(y);
   }
   for (int v = 0; v < 2; v++) assert_int_equal(bo_bound_work_destroy(&ws[v]), 0);
-  assert_null(ws[0].b);
+  assert_null(ws[0].peer);
   assert_int_equal(bo_graph_destroy(&g), 0);
 }
 

@@ -415,7 +415,7 @@ static void spmm_of_every_width_and_the_shared_rows_equal_the_dense_product(void
       }
     for (int share = 0; share < 2; share++) {
       bo_graph_shared sh;
-      assert_int_equal(bo_graph_shared_create(&g, K, share ? PETSC_TRUE : PETSC_FALSE, &sh), 0);
+      assert_int_equal(bo_graph_shared_create(&g, K, share ? BO_SHARE_NODE : BO_SHARE_NONE, &sh), 0);
       assert_int_equal(sh.offnode_ghosts, 0); /* one rank: nothing to move */
       memcpy(sh.rows, y, sizeof *y * (size_t)(n * K));
       assert_int_equal(bo_graph_shared_exchange(&sh), 0);
