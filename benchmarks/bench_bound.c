@@ -10,9 +10,11 @@
  * bound iterations run.  Timed, interleaved (each repetition runs each op once, between barriers,
  * max over ranks; median over --reps after one untimed round):
  *   bound_iteration          bo_bound_run_work, workspace made once with node sharing (the rows of
- *                            ranks on this node are read in place): seconds / its
+ *                            ranks on this node are read in place, and the node's ranks share the
+ *                            work, tile by tile: tiles_helped is the share of tiles a rank computed
+ *                            for another, over all its calls): seconds / its
  *   bound_iteration_messages the same without node sharing: every ghost row travels in the
- *                            Alltoallv, as before (the in-run peer of bound_iteration)
+ *                            Alltoallv and each rank computes its own rows (the in-run peer)
  *   bound_iteration_alloc    bo_bound_run (makes its workspace at every call): seconds / its
  *   shared_exchange          bo_graph_shared_exchange (node barrier; off-node rows by message)
  *   shared_spmm              bo_graph_shared_spmm (W*Y reading the node's window)
