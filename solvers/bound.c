@@ -4,7 +4,6 @@
 #include "boundopt/reduce.h"
 #include <math.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 void bo_bound_softmax(int64_t local, int64_t k, const double *a, double *y)
 {
@@ -80,6 +79,15 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "bound: tile counters need lock-free
 #define COUNTER_LINE  64                /* each counter on its own cache line */
 #define COUNTER_BYTES (4 * COUNTER_LINE) /* W*Y and step counters, two iteration parities each */
 
+/* What one node rank wrote in the workspace's window is visible to the others (no window: nothing
+ * shared, nothing to wait for). */
+static PetscErrorCode node_barrier(bo_bound_work *ws)
+{
+  PetscFunctionBeginUser;
+  if (ws->win != MPI_WIN_NULL) PetscCall(bo_node_window_fence(ws->win, ws->shared[0].node));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, int share, bo_bound_work *ws)
 {
   int64_t local;
@@ -100,8 +108,7 @@ PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, int share, bo_bound_
   /* this rank's part: counters, entropies of both iterates, A, B; whole cache lines */
   bytes = (COUNTER_BYTES + sizeof(double) * (size_t)(2 * local + 2 * local * k) + 63) & ~(size_t)63;
   if (ws->node.size > 1) {
-    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)bytes, 1, MPI_INFO_NULL, ws->shared[0].node, &mine, &ws->win));
-    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, ws->win));
+    PetscCall(bo_node_window_allocate(ws->shared[0].node, bytes, 1, &mine, &ws->win));
   } else {
     PetscCall(PetscMalloc(bytes, &ws->own));
     mine = ws->own;
@@ -120,11 +127,7 @@ PetscErrorCode bo_bound_work_create(bo_graph *w, int64_t k, int share, bo_bound_
     ws->peer[q].a      = ws->peer[q].ent[1] + ql;
     ws->peer[q].b      = ws->peer[q].a + ql * k;
   }
-  if (ws->win != MPI_WIN_NULL) { /* the zeroed counters, before anyone claims */
-    PetscCallMPI(MPI_Win_sync(ws->win));
-    PetscCallMPI(MPI_Barrier(ws->shared[0].node));
-    PetscCallMPI(MPI_Win_sync(ws->win));
-  }
+  PetscCall(node_barrier(ws)); /* the zeroed counters, before anyone claims */
   PetscFunctionReturn(0);
 }
 
@@ -132,10 +135,7 @@ PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscFree(ws->peer));
-  if (ws->graph && ws->win != MPI_WIN_NULL) { /* a zeroed, never created workspace has win 0, not MPI_WIN_NULL */
-    PetscCallMPI(MPI_Win_unlock_all(ws->win));
-    PetscCallMPI(MPI_Win_free(&ws->win));
-  }
+  if (ws->graph) PetscCall(bo_node_window_free(&ws->win)); /* a zeroed, never created workspace has win 0, not MPI_WIN_NULL */
   PetscCall(PetscFree(ws->own));
   if (ws->graph) {
     PetscCall(bo_graph_node_destroy(&ws->node));
@@ -143,18 +143,6 @@ PetscErrorCode bo_bound_work_destroy(bo_bound_work *ws)
   }
   PetscCall(PetscMemzero(ws, sizeof *ws));
   ws->win = MPI_WIN_NULL;
-  PetscFunctionReturn(0);
-}
-
-/* Rows written by one node rank and read by another are visible after sync, node barrier, sync. */
-static PetscErrorCode node_barrier(bo_bound_work *ws)
-{
-  PetscFunctionBeginUser;
-  if (ws->win != MPI_WIN_NULL) {
-    PetscCallMPI(MPI_Win_sync(ws->win));
-    PetscCallMPI(MPI_Barrier(ws->shared[0].node));
-    PetscCallMPI(MPI_Win_sync(ws->win));
-  }
   PetscFunctionReturn(0);
 }
 

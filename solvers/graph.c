@@ -209,6 +209,35 @@ void bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const doub
   spmm_codes(g->indptr, g->data, g->slot_code, ncols, y, ghosts, 0, bo_rows_local(&g->rows), b);
 }
 
+/* ---------------------------------------------------------------- node windows */
+
+PetscErrorCode bo_node_window_allocate(MPI_Comm node, size_t bytes, int disp_unit, void *base, MPI_Win *win)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)bytes, disp_unit, MPI_INFO_NULL, node, base, win));
+  PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_node_window_fence(MPI_Win win, MPI_Comm node)
+{
+  PetscFunctionBeginUser;
+  if (win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(win));
+  PetscCallMPI(MPI_Barrier(node));
+  if (win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(win));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_node_window_free(MPI_Win *win)
+{
+  PetscFunctionBeginUser;
+  if (*win != MPI_WIN_NULL) {
+    PetscCallMPI(MPI_Win_unlock_all(*win));
+    PetscCallMPI(MPI_Win_free(win));
+  }
+  PetscFunctionReturn(0);
+}
+
 /* ---------------------------------------------------------------- rows shared within a node */
 
 PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_graph_shared *sh)
@@ -253,8 +282,7 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_
     int       disp;
     double   *first;
     /* contiguous by default (MPI-3: no alloc_shared_noncontig): the node's rows, node rank after node rank */
-    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)(row_bytes * (size_t)PetscMax(1, local)), (int)sizeof(double), MPI_INFO_NULL, sh->node, &sh->rows, &sh->win));
-    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, sh->win));
+    PetscCall(bo_node_window_allocate(sh->node, row_bytes * (size_t)PetscMax(1, local), (int)sizeof(double), &sh->rows, &sh->win));
     PetscCallMPI(MPI_Win_shared_query(sh->win, 0, &bytes, &disp, &first));
     sh->node_rows = first;
     PetscCallMPI(MPI_Comm_group(sh->node, &gnode));
@@ -307,8 +335,7 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_
   if (nsize > 1) {
     MPI_Aint bytes;
     int      disp;
-    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)(sizeof(double) * (size_t)(sh->offnode_ghosts ? g->nghost * ncols : 1)), (int)sizeof(double), MPI_INFO_NULL, sh->node, &sh->ghosts, &sh->ghost_win));
-    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, sh->ghost_win));
+    PetscCall(bo_node_window_allocate(sh->node, sizeof(double) * (size_t)(sh->offnode_ghosts ? g->nghost * ncols : 1), (int)sizeof(double), &sh->ghosts, &sh->ghost_win));
     for (int q = 0; q < nsize; q++) PetscCallMPI(MPI_Win_shared_query(sh->ghost_win, q, &bytes, &disp, &sh->node_ghosts[q]));
   } else {
     PetscCall(PetscMalloc1(sh->offnode_ghosts ? g->nghost * ncols : 1, &sh->ghosts));
@@ -337,17 +364,9 @@ PetscErrorCode bo_graph_shared_create(bo_graph *g, int64_t ncols, int share, bo_
 PetscErrorCode bo_graph_shared_exchange(bo_graph_shared *sh)
 {
   PetscFunctionBeginUser;
-  if (sh->any_shared) { /* the node's rows, as written before this call, become visible to every node rank */
-    if (sh->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->win));
-    PetscCallMPI(MPI_Barrier(sh->node));
-    if (sh->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->win));
-  }
+  if (sh->any_shared) PetscCall(bo_node_window_fence(sh->win, sh->node)); /* the node's rows, as written before this call, become visible to every node rank */
   if (sh->any_offnode) PetscCall(gather_rows_counts(sh->graph, sh->send_counts, sh->recv_counts, sh->ncols, MPI_DOUBLE, sizeof(double), sh->rows, sh->ghosts));
-  if (sh->any_offnode && sh->any_shared) { /* every node rank's ghosts in place before any reads them */
-    if (sh->ghost_win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->ghost_win));
-    PetscCallMPI(MPI_Barrier(sh->node));
-    if (sh->ghost_win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_sync(sh->ghost_win));
-  }
+  if (sh->any_offnode && sh->any_shared) PetscCall(bo_node_window_fence(sh->ghost_win, sh->node)); /* every node rank's ghosts in place before any reads them */
   PetscFunctionReturn(0);
 }
 
@@ -360,14 +379,10 @@ void bo_graph_shared_spmm(const bo_graph_shared *sh, double *b)
 PetscErrorCode bo_graph_shared_destroy(bo_graph_shared *sh)
 {
   PetscFunctionBeginUser;
-  if (sh->win != MPI_WIN_NULL) {
-    PetscCallMPI(MPI_Win_unlock_all(sh->win));
-    PetscCallMPI(MPI_Win_free(&sh->win));
-  } else PetscCall(PetscFree(sh->rows));
-  if (sh->ghost_win != MPI_WIN_NULL) {
-    PetscCallMPI(MPI_Win_unlock_all(sh->ghost_win));
-    PetscCallMPI(MPI_Win_free(&sh->ghost_win));
-  } else PetscCall(PetscFree(sh->ghosts));
+  if (sh->win != MPI_WIN_NULL) PetscCall(bo_node_window_free(&sh->win));
+  else PetscCall(PetscFree(sh->rows));
+  if (sh->ghost_win != MPI_WIN_NULL) PetscCall(bo_node_window_free(&sh->ghost_win));
+  else PetscCall(PetscFree(sh->ghosts));
   if (sh->node != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&sh->node));
   if (sh->node_granks) PetscCall(PetscFree3(sh->node_granks, sh->node_row0, sh->node_ghosts));
   PetscCall(PetscFree(sh->slot_code));
@@ -406,14 +421,11 @@ PetscErrorCode bo_graph_node_create(const bo_graph_shared *sh, bo_graph_node *nd
     char    *base;
     MPI_Aint qbytes;
     int      disp;
-    PetscCallMPI(MPI_Win_allocate_shared((MPI_Aint)bytes, 1, MPI_INFO_NULL, sh->node, &base, &nd->win));
-    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, nd->win));
+    PetscCall(bo_node_window_allocate(sh->node, bytes, 1, &base, &nd->win));
     PetscCall(PetscArraycpy((int64_t *)base, g->indptr, local + 1));
     PetscCall(PetscArraycpy((uint32_t *)(base + 8 * (local + 1)), sh->slot_code, nnz + PREFETCH));
     PetscCall(PetscArraycpy((float *)(base + 8 * (local + 1) + 4 * ncode), g->data, nnz));
-    PetscCallMPI(MPI_Win_sync(nd->win));
-    PetscCallMPI(MPI_Barrier(sh->node));
-    PetscCallMPI(MPI_Win_sync(nd->win));
+    PetscCall(bo_node_window_fence(nd->win, sh->node));
     for (int q = 0; q < nd->size; q++) {
       int64_t  ql = all[2 * q], qnnz = all[2 * q + 1];
       size_t   qcode = (size_t)(qnnz + PREFETCH + 1) & ~(size_t)1;
@@ -438,10 +450,7 @@ void bo_graph_node_spmm(const bo_graph_node *nd, const bo_graph_shared *sh, int 
 PetscErrorCode bo_graph_node_destroy(bo_graph_node *nd)
 {
   PetscFunctionBeginUser;
-  if (nd->win != MPI_WIN_NULL) {
-    PetscCallMPI(MPI_Win_unlock_all(nd->win));
-    PetscCallMPI(MPI_Win_free(&nd->win));
-  }
+  PetscCall(bo_node_window_free(&nd->win));
   PetscCall(PetscFree(nd->peer));
   PetscCall(PetscMemzero(nd, sizeof *nd));
   nd->win = MPI_WIN_NULL;

@@ -53,6 +53,15 @@ PetscErrorCode bo_graph_gather_ghosts(bo_graph *g, int64_t ncols, const double *
 PetscErrorCode bo_graph_gather_ghosts_float(bo_graph *g, int64_t ncols, const float *y, float *ghosts);
 /* b (local rows x ncols) = W y; ghosts from bo_graph_gather_ghosts with the same y. */
 void           bo_graph_spmm(const bo_graph *g, int64_t ncols, const double *y, const double *ghosts, double *b);
+/* MPI-3 shared windows on a node's communicator (here and in bound.c), locked for their whole life
+ * (MPI_Win_lock_all, MPI_MODE_NOCHECK).  bo_node_window_allocate (collective on node): bytes of this
+ * rank's part, its base in *base.  bo_node_window_fence (collective on node): what any node rank
+ * wrote in win before it is visible to all after it (MPI_Win_sync, MPI_Barrier, MPI_Win_sync; with
+ * MPI_WIN_NULL, the barrier alone).  bo_node_window_free: unlocks and frees (MPI_WIN_NULL: nothing). */
+PetscErrorCode bo_node_window_allocate(MPI_Comm node, size_t bytes, int disp_unit, void *base, MPI_Win *win);
+PetscErrorCode bo_node_window_fence(MPI_Win win, MPI_Comm node);
+PetscErrorCode bo_node_window_free(MPI_Win *win);
+
 /* Rows shared within a node (MPI-3 shared memory), for repeated products W*Y with one width.
  * bo_graph_shared_create (collective on g->comm; sets up g's exchange if needed) puts this rank's
  * rows of Y, sh->rows (local x ncols doubles, owned by sh), in a window shared with the ranks of
