@@ -241,8 +241,7 @@ PetscErrorCode bo_cluster_run(MPI_Comm comm, const bo_rows *rows, int64_t d, con
        * energy comes from the sums, and the distances only when a cluster is empty (re-seeding) */
       if (fused) PetscCall(bo_kmeans_assign_sums(comm, rows, d, x, &xc, k, st->prototypes, st->labels, NULL, sums, weight, &kb));
       else PetscCall(bo_kmeans_assign_bounded(rows, d, x, NULL, k, st->prototypes, st->labels, far, &kb));
-      st->skipped_rows = kb.skipped; /* for -cluster_monitor: one 8-byte reduction per pass */
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &st->skipped_rows, 1, MPI_INT64_T, MPI_SUM, comm));
+      st->skipped_rows = kb.skipped; /* this rank's; a monitor sums them (no reduction when nobody looks) */
       have_sums = fused;
       if (o->fixed && o->clamp) clamp_hard(local, d, x, o, st, far);
       double *cost = far;

@@ -75,7 +75,7 @@ struct bo_cluster_state_s {
   double  *energy;          /* per outer iteration (max_it) */
   int     *bound_iterations;/* per outer iteration */
   int64_t  reseeded;        /* empty clusters re-seeded so far */
-  int64_t  skipped_rows;    /* rows of the last hard pass that needed one distance, not k (bounds, kmeans.h; all ranks) */
+  int64_t  skipped_rows;    /* this rank's rows of the last hard pass that needed one distance, not k (bounds, kmeans.h) */
   PetscBool converged, stopped_empty, interrupted;
 };
 

@@ -222,13 +222,18 @@ static PetscErrorCode estimate_sigma(bo_job *job, const cluster_params *p, const
   PetscFunctionReturn(0);
 }
 
-/* "  skipped 97.1%": the share of rows whose last pass needed one distance (hard methods, K <= 16) */
-static const char *skipped_text(const cluster_params *p, const bo_cluster_state *st)
+/* "  skipped 97.1%": the share of rows whose last pass needed one distance (hard methods, K <= 16);
+ * collective: the solver keeps each rank's count, summed here only when the monitor is on */
+static PetscErrorCode skipped_text(MPI_Comm comm, const cluster_params *p, const bo_cluster_state *st, char buf[32])
 {
-  static char buf[32];
+  PetscFunctionBeginUser;
   buf[0] = 0;
-  if ((p->opts.method == BO_KMEANS || p->opts.method == BO_KMODES) && st->k <= BO_KMEANS_BOUNDS_MAX_K && st->n > 0) snprintf(buf, sizeof buf, "  skipped %.1f%%", 100.0 * (double)st->skipped_rows / (double)st->n);
-  return buf;
+  if ((p->opts.method == BO_KMEANS || p->opts.method == BO_KMODES) && st->k <= BO_KMEANS_BOUNDS_MAX_K && st->n > 0) {
+    int64_t skipped = st->skipped_rows;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &skipped, 1, MPI_INT64_T, MPI_SUM, comm));
+    snprintf(buf, 32, "  skipped %.1f%%", 100.0 * (double)skipped / (double)st->n);
+  }
+  PetscFunctionReturn(0);
 }
 
 static PetscErrorCode iteration_hook(void *vctx, const bo_cluster_state *st, PetscBool *stop)
@@ -239,8 +244,11 @@ static PetscErrorCode iteration_hook(void *vctx, const bo_cluster_state *st, Pet
   int       it = st->iteration - 1;
 
   PetscFunctionBeginUser;
-  if (ctx->p->monitor)
-    PetscCall(PetscPrintf(job->comm, "  cluster %3d  energy %.12e  bound_its %4d  reseeded %lld%s%s\n", it, st->energy[it], st->bound_iterations[it], (long long)st->reseeded, skipped_text(ctx->p, st), st->converged ? "  converged" : ""));
+  if (ctx->p->monitor) {
+    char skipped[32];
+    PetscCall(skipped_text(job->comm, ctx->p, st, skipped));
+    PetscCall(PetscPrintf(job->comm, "  cluster %3d  energy %.12e  bound_its %4d  reseeded %lld%s%s\n", it, st->energy[it], st->bound_iterations[it], (long long)st->reseeded, skipped, st->converged ? "  converged" : ""));
+  }
   if (it == job->debug_signal_at && job->rank == job->size - 1) raise(SIGUSR1);
   PetscCall(bo_signals_pending(job->comm, &signalled));
   PetscBool last     = st->converged || st->stopped_empty || st->iteration >= ctx->p->max_it ? PETSC_TRUE : PETSC_FALSE;

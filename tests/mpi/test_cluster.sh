@@ -34,6 +34,9 @@ for m in kmeans slk-ms; do
 done
 run_np 2 -task cluster -input "$D/letters-l2.h5" -output "$D/mon.h5" -cluster_method slk-ms -cluster_k 26 -cluster_monitor
 check "-cluster_monitor prints one line per outer iteration" bash -c "[ \$(grep -c '^  cluster ' '$D/out.txt') -eq \$(h5dump -a /iterations '$D/mon.h5' | sed -n 's/.*(0): //p') ]"
+# K-means's monitor sums the ranks' skipped rows (each rank keeps its own count): the same column at 1 and 3 ranks
+for p in 1 3; do run_np "$p" -task cluster -input "$D/letters-l2.h5" -output "$D/skip$p.h5" -cluster_method kmeans -cluster_k 10 -cluster_monitor; grep -o 'skipped [0-9.]*%' "$D/out.txt" > "$D/skip$p.txt"; done
+check "-cluster_monitor (kmeans): the skipped share is the same at 1 and 3 ranks and reaches 90 %" bash -c "[ -s '$D/skip1.txt' ] && cmp -s '$D/skip1.txt' '$D/skip3.txt' && awk '{ sub(/%/, \"\", \$2); if (\$2 + 0 > m) m = \$2 + 0 } END { exit !(m >= 90) }' '$D/skip3.txt'"
 
 # Checkpoint and restart: a signal mid-run, exit 3, resume (also at another rank count), the same
 # results as an uninterrupted run.
