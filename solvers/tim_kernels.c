@@ -366,6 +366,10 @@ const bo_tim_kernels *bo_tim_kernels_best(void)
 }
 
 /* ================================================================ single precision (8 lanes) */
+/* Written out again rather than generated from the double kernels by a type macro: the float
+ * versions differ in more than the type (polynomial degree and range-reduction constants, 8 lanes,
+ * strided gather/cross for the tiled TIM-ADM layout), and each kernel is checked bit for bit
+ * against its own portable twin (tests/unit/test_tim_kernels.c). */
 
 #define EXPF_LO    -104.0f
 #define EXPF_HI    88.7f

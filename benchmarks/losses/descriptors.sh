@@ -38,10 +38,18 @@
 # 1-3, the seed with the fewest violated training constraints kept; its test run:
 #   TRAIN=120 SETS=size+centroid+dist+length EXTRA="-seg_seed 3" BIN=bin bash benchmarks/losses/descriptors.sh
 # (11 min, CE and all four).  The defaults stay the third version's (TRAIN=60, seed 1).
+#
+# PROTOCOL=reference: the reference code's protocol (its main.py and `--schedule`), for CE and the
+# descriptors alike: the VAL scenes after the TRAIN training scenes (scenes TRAIN..TRAIN+VAL-1 of
+# jobs/scenes-train.yaml) are a labelled validation set scored after every epoch
+# (-seg_val, -seg_val_first TRAIN), the head of the best validation epoch is kept (-seg_keep best, its best.pkl) and the lr
+# is halved by its rule (-seg_lr_schedule reference); the test scenes are not read until the end.
+# Files get "-ref"; seventh version (README section 6), for seeds s = 1, 2, 3:
+#   PROTOCOL=reference TRAIN=120 SETS=size+centroid+dist+length EXTRA="-seg_seed $s" bash benchmarks/losses/descriptors.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${BIN:=bin}" "${TRAIN:=60}" "${TEST:=100}" "${VAL:=20}" "${SIGMA:=1,2,4,8,16}" "${EPOCHS:=200}" "${BATCH:=4}" "${HIDDEN:=32}" "${LR:=0.005}" "${LR_LIN:=0.01}"
-: "${NP:=2}" "${LINEAR:=0}" "${SELECT:=0}" "${RESTARTS:=1}" "${FMNIST:=benchmarks/out/fashion-mnist.h5}"
+: "${NP:=2}" "${LINEAR:=0}" "${SELECT:=0}" "${RESTARTS:=1}" "${PROTOCOL:=last}" "${FMNIST:=benchmarks/out/fashion-mnist.h5}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 out=benchmarks/out/losses; mkdir -p "$out"
 stag=s${SIGMA//,/-}
@@ -56,9 +64,9 @@ read -r -a extra <<<"${EXTRA:-}"; mlp+=("${extra[@]}")   # e.g. EXTRA="-seg_seed
 xtag=$(printf %s "${EXTRA:-}" | tr -c 'A-Za-z0-9.' _)   # in the file names: runs with other EXTRA do not overwrite
 rtag=; [ "$RESTARTS" = 1 ] || rtag=-r$RESTARTS
 
-if [ "$SELECT" = 1 ]; then
-  log="$out/desc-select-log-$stag.txt"
-  n=$((TRAIN + VAL)) all="$out/desc-train-$n-$stag.h5" val="$out/desc-val-$TRAIN-$n-$stag.h5"
+# The first TRAIN + VAL training scenes ($all) and the last VAL of them sliced into their own file ($val).
+n=$((TRAIN + VAL)) all="$out/desc-train-$((TRAIN + VAL))-$stag.h5" val="$out/desc-val-$TRAIN-$((TRAIN + VAL))-$stag.h5"
+make_val() {
   [ -f "$all" ] || run jobs/scenes-train.yaml -input "$FMNIST" -scenes_count "$n" -scenes_feat_sigma "$SIGMA" -output "$all"
   [ -f "$val" ] || /usr/bin/python3 - "$all" "$val" "$TRAIN" "$n" <<'EOF'
 import h5py, sys   # scenes lo..hi-1 of a scenes file, every per-scene dataset sliced, attributes kept
@@ -74,6 +82,11 @@ with h5py.File(src, "r") as f, h5py.File(dst + ".tmp", "w") as g:
     f.visititems(cp)
 import os; os.replace(dst + ".tmp", dst)
 EOF
+}
+
+if [ "$SELECT" = 1 ]; then
+  log="$out/desc-select-log-$stag.txt"
+  make_val
   sel="$out/desc-select-t$TRAIN-$stag-e$EPOCHS-h$HIDDEN${xtag:+-$xtag}"
   : >"$log"
   sel_common=("${common[@]}" -input "$all" -seg_scenes "$TRAIN" -seg_test "$val" "${mlp[@]}")
@@ -98,9 +111,14 @@ tr="$out/desc-train-$TRAIN-$stag.h5" te="$out/desc-test-$TEST-$stag.h5"
 [ -f "$te" ] || run jobs/scenes-test.yaml -input "$FMNIST" -scenes_count "$TEST" -scenes_feat_sigma "$SIGMA" -output "$te"
 : >"$log"
 common+=(-input "$tr" -seg_test "$te")
+ptag=
+if [ "$PROTOCOL" = reference ]; then
+  [ -f "$all" ] || run jobs/scenes-train.yaml -input "$FMNIST" -scenes_count "$n" -scenes_feat_sigma "$SIGMA" -output "$all"
+  mlp+=(-seg_val "$all" -seg_val_first "$TRAIN" -seg_val_scenes "$VAL" -seg_keep best -seg_lr_schedule reference); ptag=-ref
+elif [ "$PROTOCOL" != last ]; then echo "PROTOCOL=$PROTOCOL: expected last or reference" >&2; exit 1; fi
 ttag=; [ "$TRAIN" = 60 ] || ttag=-t$TRAIN   # other training-set sizes and SETS do not overwrite the default run's files
 etag=; [ "$SETS" = "size,size+centroid,size+centroid+dist,$ALL4" ] || etag=-$(printf %s "$SETS" | tr -c 'A-Za-z0-9' _)
-pre="$out/desc$ttag-$stag-e$EPOCHS-h$HIDDEN${xtag:+-$xtag}"
+pre="$out/desc$ttag-$stag-e$EPOCHS-h$HIDDEN${xtag:+-$xtag}$ptag"
 run "${common[@]}" "${mlp[@]}" -seg_supervision pixels -seg_loss ce -output "$pre-mlp-ce.h5"
 run "${common[@]}" "${mlp[@]}" -seg_supervision descriptors -seg_descriptors "$SETS" -seg_restarts "$RESTARTS" -output "$pre-mlp-elb$etag$rtag.h5"
 if [ "$LINEAR" = 1 ]; then

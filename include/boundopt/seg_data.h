@@ -20,6 +20,8 @@
  *   (x: npix F per scene, npix = h w) and binary labels (y = mask > 0: foreground = any object).
  *   Refuses, with one line naming the file, what bo_scene_file_probe refuses, non-finite values,
  *   a channel count other than F_expected (> 0), and fewer scenes than asked.
+ *   bo_scene_shard_read_from: the same for the scenes first .. first + want - 1 (want 0: to the
+ *   end); shard scene s is the file's scene first + s.
  *   bo_scene_shard_proportions (collective): target (count x 2, replicated) = each scene's
  *   (background, foreground) fraction; each entry has one non-zero addend, so the sum is exact.
  *   bo_seg_eval (local): BO_SEG_NMETRICS values per scene of the shard (columns bo_seg_metric_names).
@@ -54,6 +56,7 @@ typedef struct {
 } bo_scene_shard;
 
 PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, int64_t F_expected, bo_scene_shard *sh);
+PetscErrorCode bo_scene_shard_read_from(bo_job *job, const char *path, int64_t first, int64_t want, int64_t F_expected, bo_scene_shard *sh);
 PetscErrorCode bo_scene_shard_destroy(bo_scene_shard *sh);
 PetscErrorCode bo_scene_shard_proportions(MPI_Comm comm, const bo_scene_shard *sh, double *target);
 PetscErrorCode bo_seg_eval(const bo_head *head, const bo_scene_shard *sh, double *rows);

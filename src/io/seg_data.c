@@ -66,10 +66,17 @@ PetscErrorCode bo_scene_file_probe(MPI_Comm comm, hid_t f, const char *path, Pet
 
 PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, int64_t F_expected, bo_scene_shard *sh)
 {
+  PetscFunctionBeginUser;
+  PetscCall(bo_scene_shard_read_from(job, path, 0, want, F_expected, sh));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_scene_shard_read_from(bo_job *job, const char *path, int64_t first, int64_t want, int64_t F_expected, bo_scene_shard *sh)
+{
   hid_t         f;
   bo_scene_file sf;
   int64_t       F, nl, bad = -1;
-  PetscMPIInt   first;
+  PetscMPIInt   bad_rank;
   float        *buf;
 
   PetscFunctionBeginUser;
@@ -77,8 +84,8 @@ PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, 
   PetscCall(bo_scene_file_probe(job->comm, f, path, PETSC_TRUE, &sf));
   F = sf.F;
   PetscCheck(F_expected <= 0 || F == F_expected, job->comm, BO_ERR_INPUT, "%s: %lld feature channels; expected %lld like the training scenes", path, (long long)F, (long long)F_expected);
-  PetscCheck(want <= sf.S, job->comm, BO_ERR_INPUT, "%s: %lld scenes; expected at least the %lld asked for", path, (long long)sf.S, (long long)want);
-  sh->count = want ? want : sf.S;
+  PetscCheck(first >= 0 && first < sf.S && want <= sf.S - first, job->comm, BO_ERR_INPUT, "%s: %lld scenes; expected at least the %lld asked for", path, (long long)sf.S, (long long)(first + PetscMax(want, 1)));
+  sh->count = want ? want : sf.S - first;
   sh->lo    = sh->count * job->rank / job->size;
   sh->hi    = sh->count * (job->rank + 1) / job->size;
   sh->h     = sf.h;
@@ -89,16 +96,16 @@ PetscErrorCode bo_scene_shard_read(bo_job *job, const char *path, int64_t want, 
   PetscCall(PetscMalloc2(PetscMax(1, nl * sh->npix * F), &sh->x, PetscMax(1, nl * sh->npix), &sh->y));
   PetscCall(PetscMalloc1(PetscMax(1, nl * sh->npix * F), &buf));
   /* a row of /features is a scene's H x W x F (legacy: H W F) values, of /masks its H x W */
-  PetscCall(bo_h5_read_rows(f, "/features", H5T_NATIVE_FLOAT, sh->npix * F, sh->lo, sh->hi, buf));
-  PetscCall(bo_h5_read_rows(f, "/masks", H5T_NATIVE_UINT8, sh->npix, sh->lo, sh->hi, sh->y));
+  PetscCall(bo_h5_read_rows(f, "/features", H5T_NATIVE_FLOAT, sh->npix * F, first + sh->lo, first + sh->hi, buf));
+  PetscCall(bo_h5_read_rows(f, "/masks", H5T_NATIVE_UINT8, sh->npix, first + sh->lo, first + sh->hi, sh->y));
   PetscCall(bo_h5_close(&f));
   for (int64_t i = 0; i < nl * sh->npix * F; i++) {
     if (bad < 0 && !isfinite(buf[i])) bad = i;
     sh->x[i] = buf[i];
   }
   PetscCall(PetscFree(buf));
-  PetscCall(bo_error_any(job->comm, bad >= 0, &first));
-  PetscCheck(first < 0, job->comm, BO_ERR_INPUT, "%s: /features has a non-finite value; expected finite feature fields", path);
+  PetscCall(bo_error_any(job->comm, bad >= 0, &bad_rank));
+  PetscCheck(bad_rank < 0, job->comm, BO_ERR_INPUT, "%s: /features has a non-finite value; expected finite feature fields", path);
   for (int64_t i = 0; i < nl * sh->npix; i++) sh->y[i] = sh->y[i] > 0; /* foreground = any object */
   PetscFunctionReturn(0);
 }

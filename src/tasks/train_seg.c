@@ -25,6 +25,13 @@
  *   seg: {loss: "ce,dice,logdice,ce+l1,ce+kl", test: jobs/data/scenes-test.h5, iterations: 200}
  *   seg: {supervision: descriptors, descriptors: "size,size+centroid+dist+length", test: ...}
  *
+ * Validation (-seg_val, the reference code's protocol, HKervadec/shape_descriptors main.py): after
+ * every epoch the head is scored on labelled validation scenes (mean Dice fg at argmax);
+ * -seg_keep best keeps the head of the best epoch (the earliest on ties: its best.pkl, from which
+ * its test scores come) and -seg_lr_schedule reference halves the lr after epoch e when
+ * e % (best epoch + 20) == 0 (its --schedule, which every run of its makefiles passes; epoch 0
+ * included).  The validation labels choose an epoch and the lr; they are never trained on.
+ *
  * Spatial context (spec 5 "shape.coords = on", -seg_coords): the head sees the normalised x/(w-1),
  * y/(h-1) channels; they are the file's channels named x and y (task scenes writes them by default)
  * or appended here when the file has none; -seg_coords false drops them.
@@ -48,8 +55,12 @@
  *       violated (of them by the trained head's soft descriptors) and seed (the kept restart's);
  *   /D/restart_violated (restarts): the violated constraints of each restart's head (-seg_restarts:
  *       heads from seeds seed, seed + 1, ...; the fewest violations is kept, ties the lowest seed);
+ *   /X/val_dice, /X/lr (iterations; with -seg_val): the validation scenes' mean Dice fg after each
+ *       epoch and the lr the epoch used; attributes of /X: best_epoch (earliest best), val_dice_best
+ *       and kept_epoch (the epoch whose head /X/weights holds: -seg_keep best or last);
  *   /X/weights     the trained head's parameters (heads.h layout: linear [W (F x 2), b (2)]);
- *   attributes of /: head, hidden (0 for linear), batch, seed, restarts, and the options used;
+ *   attributes of /: head, hidden (0 for linear), batch, seed, restarts, val_set, val_first, val_scenes, keep,
+ *       lr_schedule, and the options used;
  *   /X/eval/metrics  S_eval x 11 per evaluation image, columns in the attribute `columns`:
  *       dice_fg, dice_bg, iou_fg, prop_true, prop_soft, prop_hard, prop_err_soft, prop_err_hard,
  *       ce, kl, ce_minus_kl (segloss.h);
@@ -76,10 +87,10 @@
 #define MAX_SETS 16
 
 typedef struct {
-  char                losses[256], test[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16], head[16];
-  PetscInt            scenes, test_scenes, iterations, batch, hidden, seed, restarts;
+  char                losses[256], test[PETSC_MAX_PATH_LEN], val[PETSC_MAX_PATH_LEN], supervision[32], descriptors[512], penalty[16], head[16], keep[16], lr_schedule[16];
+  PetscInt            scenes, test_scenes, val_first, val_scenes, iterations, batch, hidden, seed, restarts;
   PetscReal           lr, beta2, alpha, T, shape_weight, t0, t_factor;
-  PetscBool           monitor, coords, descr, mlp;
+  PetscBool           monitor, coords, descr, mlp, keep_best, lr_reference;
   int                 nloss, nsets;
   bo_seg_loss_kind    loss[BO_SEG_NLOSSES];
   unsigned            set[MAX_SETS];
@@ -95,6 +106,8 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   snprintf(p->descriptors, sizeof p->descriptors, "size+centroid+dist+length");
   snprintf(p->penalty, sizeof p->penalty, "elb");
   snprintf(p->head, sizeof p->head, "linear");
+  snprintf(p->keep, sizeof p->keep, "last");
+  snprintf(p->lr_schedule, sizeof p->lr_schedule, "constant");
   p->hidden = 32; p->seed = 1; p->restarts = 1;
   bo_shape_bound_defaults(&p->bo);
   p->bo.centroid_margin = p->bo.dist_margin = 7.5; /* the spec's 20 px of ~256 px slices, scaled to 96 px scenes */
@@ -124,6 +137,11 @@ static PetscErrorCode read_options(bo_job *job, seg_params *p)
   PetscCall(PetscOptionsString("-test", "Scenes file to evaluate on (default: the training scenes)", "", p->test, p->test, sizeof p->test, NULL));
   PetscCall(PetscOptionsInt("-scenes", "Training scenes: the first n of the input (0: all)", "", p->scenes, &p->scenes, NULL));
   PetscCall(PetscOptionsInt("-test_scenes", "Evaluation scenes: the first n (0: all)", "", p->test_scenes, &p->test_scenes, NULL));
+  PetscCall(PetscOptionsString("-val", "Labelled validation scenes file, scored (mean Dice fg at argmax) after every epoch; its labels only pick the kept epoch (-seg_keep best) and drive -seg_lr_schedule reference", "", p->val, p->val, sizeof p->val, NULL));
+  PetscCall(PetscOptionsInt("-val_first", "Validation scenes start at this scene of -seg_val (e.g. after the training scenes of the same file)", "", p->val_first, &p->val_first, NULL));
+  PetscCall(PetscOptionsInt("-val_scenes", "Validation scenes: n from -seg_val_first (0: to the end)", "", p->val_scenes, &p->val_scenes, NULL));
+  PetscCall(PetscOptionsString("-keep", "Head kept: last (the last epoch's) or best (the epoch of the best validation Dice, the earliest on ties: the reference's best.pkl; needs -seg_val)", "", p->keep, p->keep, sizeof p->keep, NULL));
+  PetscCall(PetscOptionsString("-lr_schedule", "constant, or reference (the reference code's --schedule: lr halved after epoch e when e % (best epoch + 20) == 0; needs -seg_val)", "", p->lr_schedule, p->lr_schedule, sizeof p->lr_schedule, NULL));
   PetscCall(PetscOptionsInt("-iterations", "Epochs (full batch: Adam steps)", "", p->iterations, &p->iterations, NULL));
   PetscCall(PetscOptionsReal("-lr", "Adam learning rate (default 0.05 with pixels, 5e-4 with descriptors)", "", p->lr, &p->lr, NULL));
   PetscCall(PetscOptionsReal("-beta2", "Adam beta2 (default 0.999 with pixels, 0.99 with descriptors)", "", p->beta2, &p->beta2, NULL));
@@ -181,6 +199,12 @@ static PetscErrorCode check_options(bo_job *job, seg_params *p)
   PetscCheck(p->alpha >= 0 && isfinite(p->alpha), job->comm, BO_ERR_INPUT, "option -seg_alpha: %g; expected alpha >= 0", (double)p->alpha);
   PetscCheck(p->T > 0 && isfinite(p->T), job->comm, BO_ERR_INPUT, "option -seg_temperature: %g; expected T > 0", (double)p->T);
   PetscCheck(p->scenes >= 0 && p->test_scenes >= 0, job->comm, BO_ERR_INPUT, "option -seg_scenes/test_scenes: %d/%d; expected counts >= 0 (0: all)", (int)p->scenes, (int)p->test_scenes);
+  PetscCheck(p->val_scenes >= 0 && p->val_first >= 0, job->comm, BO_ERR_INPUT, "option -seg_val_first/val_scenes: %d/%d; expected a first scene >= 0 and a count >= 0 (0: to the end)", (int)p->val_first, (int)p->val_scenes);
+  PetscCheck(!strcmp(p->keep, "last") || !strcmp(p->keep, "best"), job->comm, BO_ERR_INPUT, "option -seg_keep: '%s'; expected last or best", p->keep);
+  PetscCheck(!strcmp(p->lr_schedule, "constant") || !strcmp(p->lr_schedule, "reference"), job->comm, BO_ERR_INPUT, "option -seg_lr_schedule: '%s'; expected constant or reference", p->lr_schedule);
+  p->keep_best    = strcmp(p->keep, "best") ? PETSC_FALSE : PETSC_TRUE;
+  p->lr_reference = strcmp(p->lr_schedule, "reference") ? PETSC_FALSE : PETSC_TRUE;
+  PetscCheck(p->val[0] || (!p->keep_best && !p->lr_reference), job->comm, BO_ERR_INPUT, "option -seg_%s: %s without -seg_val; expected a labelled validation scenes file to score the epochs on", p->keep_best ? "keep" : "lr_schedule", p->keep_best ? "best" : "reference");
   PetscFunctionReturn(0);
 }
 
@@ -221,12 +245,58 @@ static void epoch_order(const seg_params *p, int64_t count, PetscInt e, int64_t 
   }
 }
 
+/* What fit records, per epoch (arrays of -seg_iterations; terms 2 per epoch): the mean of the
+ * epoch's minibatch losses, the two terms (pixels; zero for descriptors), t, and with validation
+ * scenes their mean Dice fg after the epoch and the lr the epoch used. */
+typedef struct {
+  double  *loss, *terms, *t, *val, *lr;
+  PetscInt best_epoch; /* the earliest epoch of the best validation Dice; -1 without validation */
+  double   seconds;    /* training time, validation excluded */
+} fit_trace;
+
+static PetscErrorCode fit_trace_create(const seg_params *p, fit_trace *tr)
+{
+  const PetscInt n = p->iterations;
+
+  PetscFunctionBeginUser;
+  *tr = (fit_trace){.best_epoch = -1};
+  PetscCall(PetscCalloc5(n, &tr->loss, 2 * n, &tr->terms, n, &tr->t, n, &tr->val, n, &tr->lr));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode fit_trace_destroy(fit_trace *tr)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree5(tr->loss, tr->terms, tr->t, tr->val, tr->lr));
+  PetscFunctionReturn(0);
+}
+
+/* Mean Dice fg (argmax) of head over the validation scenes: per-scene values placed by scene index
+ * and summed exactly (one non-zero addend each), then added in scene order: rank-count
+ * independent.  rows: (va->hi - va->lo) x BO_SEG_NMETRICS, per: va->count.  Collective. */
+static PetscErrorCode validation_dice(bo_job *job, const bo_head *head, const bo_scene_shard *va, double *rows, double *per, double *mean)
+{
+  PetscFunctionBeginUser;
+  PetscCall(bo_seg_eval(head, va, rows));
+  PetscCall(PetscArrayzero(per, va->count));
+  for (int64_t s = 0; s < va->hi - va->lo; s++) per[va->lo + s] = rows[s * BO_SEG_NMETRICS]; /* dice_fg */
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, per, (int)va->count, MPI_DOUBLE, MPI_SUM, job->comm));
+  *mean = 0;
+  for (int64_t s = 0; s < va->count; s++) *mean += per[s];
+  *mean /= (double)va->count;
+  PetscFunctionReturn(0);
+}
+
 /* Train one head for -seg_iterations epochs of Adam steps, one step per minibatch of -seg_batch
- * scenes (0: one full-batch step per epoch); record per epoch the mean of its minibatch losses (the
- * loss before each step), the two terms (pixels) and t (descriptors: t x t_factor per epoch, the
- * spec's schedule).  Each step's loss is the minibatch's own (pixel mean, or descriptor penalty
- * weight x mean over its images), every rank passes its own scenes of the minibatch (maybe none). */
-static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective *ob, const bo_scene_shard *tr, bo_head *head, double *loss, double *terms, double *tsched, double *seconds)
+ * scenes (0: one full-batch step per epoch); record per epoch (fit_trace) the mean of its minibatch
+ * losses (the loss before each step), the two terms (pixels) and t (descriptors: t x t_factor per
+ * epoch, the spec's schedule).  Each step's loss is the minibatch's own (pixel mean, or descriptor
+ * penalty weight x mean over its images), every rank passes its own scenes of the minibatch (maybe
+ * none).  With validation scenes va (else NULL), as the reference code's main.py: after every epoch
+ * the head is scored on them, the best epoch's parameters are copied (-seg_keep best: they are the
+ * head returned), and -seg_lr_schedule reference halves the lr after epoch e when
+ * e % (best epoch + 20) == 0 (its --schedule rule, epoch 0 included). */
+static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective *ob, const bo_scene_shard *tr, const bo_scene_shard *va, bo_head *head, fit_trace *trace)
 {
   const int64_t nl = tr->hi - tr->lo, npix = tr->npix, F = tr->F, nd = 2 * BO_SHAPE_NDESC;
   const int64_t B = p->batch > 0 ? PetscMin((int64_t)p->batch, tr->count) : tr->count, nbatch = (tr->count + B - 1) / B;
@@ -235,7 +305,8 @@ static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective 
   bo_seg_loss_opts so;
   bo_optim_opts    oo;
   bo_optim         opt;
-  double          *z, *g, *pg, *vals, *xb = NULL, *lob = NULL, *hib = NULL, t = p->t0, t0;
+  double          *z, *g, *pg, *vals, *xb = NULL, *lob = NULL, *hib = NULL, t = p->t0, t0, val_seconds = 0;
+  double          *vrows = NULL, *vper = NULL, *best = NULL, best_dice = -1;
   uint8_t         *yb = NULL;
   int32_t         *group;
   int64_t         *blocks, *order, *local;
@@ -252,6 +323,8 @@ static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective 
   PetscCall(PetscMalloc5(PetscMax(1, 2 * n), &z, PetscMax(1, 2 * n), &g, head->nparam, &pg, PetscMax(1, n), &group, ml + 1, &blocks));
   PetscCall(PetscMalloc3(tr->count, &vals, tr->count, &order, PetscMax(1, ml), &local));
   if (p->batch > 0) PetscCall(PetscMalloc4(PetscMax(1, n * F), &xb, PetscMax(1, n), &yb, PetscMax(1, ml * nd), &lob, PetscMax(1, ml * nd), &hib));
+  if (va) PetscCall(PetscMalloc3(PetscMax(1, (va->hi - va->lo) * BO_SEG_NMETRICS), &vrows, va->count, &vper, head->nparam, &best));
+  trace->best_epoch = -1;
   PetscCallMPI(MPI_Barrier(job->comm));
   t0 = MPI_Wtime();
   for (PetscInt e = 0; e < p->iterations; e++) {
@@ -298,14 +371,29 @@ static PetscErrorCode fit(bo_job *job, const seg_params *p, const seg_objective 
       PetscCall(bo_head_backward(head, job->comm, m * npix, x, g, m, blocks, pg));
       PetscCall(bo_optim_step(&opt, pg, head->param));
     }
-    loss[e] = el / (double)nbatch;
-    if (terms) terms[2 * e] = et[0] / (double)nbatch, terms[2 * e + 1] = et[1] / (double)nbatch;
-    if (tsched) tsched[e] = t;
-    if (p->monitor && ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s epoch %d: t %.4g, loss %.6g\n", ob->name, (int)e, t, loss[e]));
-    if (p->monitor && !ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: loss %.6g (%.6g + %g x %.6g)\n", ob->name, (int)e, loss[e], terms[2 * e], p->alpha, terms[2 * e + 1]));
+    trace->loss[e] = el / (double)nbatch;
+    trace->terms[2 * e] = et[0] / (double)nbatch, trace->terms[2 * e + 1] = et[1] / (double)nbatch;
+    trace->t[e] = t;
+    trace->lr[e] = opt.o.lr;
+    if (va) {
+      const double v0 = MPI_Wtime();
+      PetscCall(validation_dice(job, head, va, vrows, vper, &trace->val[e]));
+      if (trace->val[e] > best_dice) { /* strictly better: ties keep the earliest epoch */
+        best_dice = trace->val[e], trace->best_epoch = e;
+        PetscCall(PetscArraycpy(best, head->param, head->nparam));
+      }
+      if (p->lr_reference && e % (trace->best_epoch + 20) == 0) opt.o.lr *= 0.5;
+      val_seconds += MPI_Wtime() - v0;
+    }
+    if (p->monitor && ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s epoch %d: t %.4g, loss %.6g", ob->name, (int)e, t, trace->loss[e]));
+    if (p->monitor && !ob->descr) PetscCall(PetscPrintf(job->comm, "  train-seg %s iteration %d: loss %.6g (%.6g + %g x %.6g)", ob->name, (int)e, trace->loss[e], trace->terms[2 * e], p->alpha, trace->terms[2 * e + 1]));
+    if (p->monitor && va) PetscCall(PetscPrintf(job->comm, ", lr %.4g, validation Dice fg %.4f (best %.4f, epoch %d)", trace->lr[e], trace->val[e], best_dice, (int)trace->best_epoch));
+    if (p->monitor) PetscCall(PetscPrintf(job->comm, "\n"));
     t *= p->t_factor;
   }
-  *seconds = MPI_Wtime() - t0;
+  trace->seconds = MPI_Wtime() - t0 - val_seconds;
+  if (va && p->keep_best) PetscCall(PetscArraycpy(head->param, best, head->nparam));
+  if (va) PetscCall(PetscFree3(vrows, vper, best));
   PetscCall(bo_optim_destroy(&opt));
   if (p->batch > 0) PetscCall(PetscFree4(xb, yb, lob, hib));
   PetscCall(PetscFree3(vals, order, local));
@@ -360,11 +448,11 @@ static PetscErrorCode coord_view(bo_job *job, const char *path, PetscBool coords
   PetscFunctionReturn(0);
 }
 
-/* Standardise every channel of the training view and of the evaluation view (ev may be tr) with
- * the training scenes' per-channel mean and standard deviation (the mlp head's input; a constant
- * channel is only centred).  Sums per scene, exact (reduce.h): the same at any rank count.  The
- * views get their own copies (*own) if they had none.  Collective. */
-static PetscErrorCode standardise(bo_job *job, bo_scene_shard *tr, double **tr_own, bo_scene_shard *ev, double **ev_own)
+/* Standardise every channel of the training view and of the other views (evaluation, validation:
+ * nv of them, each may be tr) with the training scenes' per-channel mean and standard deviation
+ * (the mlp head's input; a constant channel is only centred).  Sums per scene, exact (reduce.h): the
+ * same at any rank count.  The views get their own copies (*own) if they had none.  Collective. */
+static PetscErrorCode standardise(bo_job *job, bo_scene_shard *tr, double **tr_own, int nv, bo_scene_shard *const *views, double **const *owns)
 {
   const int64_t F = tr->F;
   double       *part, *mom, mx = 0, gmx;
@@ -390,11 +478,11 @@ static PetscErrorCode standardise(bo_job *job, bo_scene_shard *tr, double **tr_o
     const double N = (double)(tr->count * tr->npix), mean = mom[j] / N, var = mom[F + j] / N - mean * mean;
     part[j] = mean, part[F + j] = var > 1e-24 ? 1 / sqrt(var) : 1;
   }
-  for (int v = 0; v < 2; v++) {
-    bo_scene_shard *sh  = v ? ev : tr;
-    double        **own = v ? ev_own : tr_own;
+  for (int v = -1; v < nv; v++) { /* v = -1: the training view; a view that is tr is not done twice */
+    bo_scene_shard *sh  = v < 0 ? tr : views[v];
+    double        **own = v < 0 ? tr_own : owns[v];
     const int64_t   n   = (sh->hi - sh->lo) * sh->npix;
-    if (v && ev == tr) break;
+    if (v >= 0 && sh == tr) continue;
     if (!*own) {
       PetscCall(PetscMalloc1(PetscMax(1, n * F), own));
       PetscCall(PetscArraycpy(*own, sh->x, n * F));
@@ -457,37 +545,58 @@ static PetscErrorCode evaluate_and_write(bo_job *job, hid_t file, const char *na
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode run_pixels(bo_job *job, const seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *ev, const double *target, double *rows)
+/* With validation scenes: /name/val_dice and /name/lr per epoch, and the attributes best_epoch,
+ * val_dice_best and kept_epoch (the epoch whose head /name/weights holds). */
+static PetscErrorCode write_validation(bo_job *job, hid_t file, const char *name, const seg_params *p, const fit_trace *trace)
 {
-  double *loss, *terms;
-  char    name[128];
+  hsize_t dims[1] = {(hsize_t)p->iterations};
+  char    path[160];
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc2(p->iterations, &loss, 2 * p->iterations, &terms));
+  snprintf(path, sizeof path, "/%s/val_dice", name);
+  PetscCall(bo_h5_write_array(file, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, trace->val));
+  snprintf(path, sizeof path, "/%s/lr", name);
+  PetscCall(bo_h5_write_array(file, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, trace->lr));
+  snprintf(path, sizeof path, "/%s", name);
+  PetscCall(bo_h5_attr_write_int64(file, path, "best_epoch", trace->best_epoch));
+  PetscCall(bo_h5_attr_write_double(file, path, "val_dice_best", trace->val[trace->best_epoch]));
+  PetscCall(bo_h5_attr_write_int64(file, path, "kept_epoch", p->keep_best ? trace->best_epoch : p->iterations - 1));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode run_pixels(bo_job *job, const seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *va, const bo_scene_shard *ev, const double *target, double *rows)
+{
+  fit_trace trace;
+  char      name[128];
+
+  PetscFunctionBeginUser;
+  PetscCall(fit_trace_create(p, &trace));
   for (int q = 0; q < p->nloss; q++) {
     const bo_seg_loss_kind kind = p->loss[q];
     const char            *ln   = bo_seg_loss_names[kind];
     bo_head                head;
-    double                 seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
+    double                 mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
     int64_t                violations;
     hsize_t                dims[2];
 
     PetscCall(bo_job_phase_begin(job, BO_PHASE_COMPUTE));
     const seg_objective ob = {.descr = PETSC_FALSE, .kind = kind, .target = target, .name = ln};
-    PetscCall(fit(job, p, &ob, tr, &head, loss, terms, NULL, &seconds));
+    PetscCall(fit(job, p, &ob, tr, va, &head, &trace));
     PetscCall(bo_job_phase_end(job, BO_PHASE_COMPUTE));
     PetscCall(evaluate_and_write(job, file, ln, &head, ev, rows, mean, ci, &violations, &min_gap));
     PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
     dims[0] = (hsize_t)p->iterations; dims[1] = 2;
     snprintf(name, sizeof name, "/%s/loss", ln);
-    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, loss));
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, trace.loss));
     snprintf(name, sizeof name, "/%s/loss_terms", ln);
-    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims, terms));
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims, trace.terms));
+    if (va) PetscCall(write_validation(job, file, ln, p, &trace));
     PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
-    PetscCall(PetscPrintf(job->comm, "train-seg: %-8s %d its: loss %.4g -> %.4g; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); CE >= KL on %lld/%lld images (min gap %.3g); %.3g pixels/s per iteration\n", ln, (int)p->iterations, loss[0], loss[p->iterations - 1], p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (long long)(ev->count - violations), (long long)ev->count, min_gap, (double)tr->count * (double)tr->npix * (double)p->iterations / seconds));
+    if (va) PetscCall(PetscPrintf(job->comm, "train-seg: %-8s validation Dice fg %.4f at epoch %d (last %.4f); kept the %s epoch's head\n", ln, trace.val[trace.best_epoch], (int)trace.best_epoch, trace.val[p->iterations - 1], p->keep));
+    PetscCall(PetscPrintf(job->comm, "train-seg: %-8s %d its: loss %.4g -> %.4g; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); CE >= KL on %lld/%lld images (min gap %.3g); %.3g pixels/s per iteration\n", ln, (int)p->iterations, trace.loss[0], trace.loss[p->iterations - 1], p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (long long)(ev->count - violations), (long long)ev->count, min_gap, (double)tr->count * (double)tr->npix * (double)p->iterations / trace.seconds));
     PetscCall(bo_head_destroy(&head));
   }
-  PetscCall(PetscFree2(loss, terms));
+  PetscCall(fit_trace_destroy(&trace));
   PetscFunctionReturn(0);
 }
 
@@ -498,16 +607,18 @@ static int64_t max_of(int64_t n, const int64_t *v)
   return m;
 }
 
-static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *ev, double *rows)
+static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, const bo_scene_shard *tr, const bo_scene_shard *va, const bo_scene_shard *ev, double *rows)
 {
   const int64_t nl = tr->hi - tr->lo, nd = 2 * BO_SHAPE_NDESC, h = tr->h, w = tr->w;
-  double       *loss, *tsched, *lo, *hi, *packed, *cand_loss, *cand_t;
+  double       *lo, *hi, *packed;
   int64_t      *restart_violated;
+  fit_trace     kept_trace, cand_trace;
   char          set[64], name[160];
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc5(p->iterations, &loss, p->iterations, &tsched, PetscMax(1, nl * nd), &lo, PetscMax(1, nl * nd), &hi, PetscMax(1, nl * 2 * nd), &packed));
-  PetscCall(PetscMalloc3(p->iterations, &cand_loss, p->iterations, &cand_t, p->restarts, &restart_violated));
+  PetscCall(PetscMalloc4(PetscMax(1, nl * nd), &lo, PetscMax(1, nl * nd), &hi, PetscMax(1, nl * 2 * nd), &packed, p->restarts, &restart_violated));
+  PetscCall(fit_trace_create(p, &kept_trace));
+  PetscCall(fit_trace_create(p, &cand_trace));
   for (int q = 0; q < p->nsets; q++) {
     bo_head  head;
     double   seconds = 0, mean[BO_SEG_NMETRICS], ci[BO_SEG_NMETRICS], min_gap;
@@ -525,18 +636,15 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
       seg_params pr = *p;
       bo_head    cand;
       int64_t    cand_violated = 0;
-      double     cand_seconds = 0;
       pr.seed = p->seed + r;
-      PetscCall(fit(job, &pr, &ob, tr, &cand, r == 0 ? loss : cand_loss, NULL, r == 0 ? tsched : cand_t, &cand_seconds));
+      PetscCall(fit(job, &pr, &ob, tr, va, &cand, &cand_trace));
       PetscCall(count_violations(job, &cand, tr, h, w, lo, hi, &active, &cand_violated));
-      seconds += cand_seconds;
+      seconds += cand_trace.seconds;
       restart_violated[r] = cand_violated;
       if (r == 0 || cand_violated < violated) {
-        if (r > 0) {
-          PetscCall(bo_head_destroy(&head));
-          PetscCall(PetscArraycpy(loss, cand_loss, p->iterations));
-          PetscCall(PetscArraycpy(tsched, cand_t, p->iterations));
-        }
+        const fit_trace swap = kept_trace;
+        if (r > 0) PetscCall(bo_head_destroy(&head));
+        kept_trace = cand_trace, cand_trace = swap;
         head = cand; violated = cand_violated; kept = pr.seed;
       } else PetscCall(bo_head_destroy(&cand));
     }
@@ -544,9 +652,10 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     PetscCall(evaluate_and_write(job, file, set, &head, ev, rows, mean, ci, &violations, &min_gap));
     PetscCall(bo_job_phase_begin(job, BO_PHASE_WRITE));
     snprintf(name, sizeof name, "/%s/loss", set);
-    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, loss));
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, kept_trace.loss));
     snprintf(name, sizeof name, "/%s/t", set);
-    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, tsched));
+    PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, kept_trace.t));
+    if (va) PetscCall(write_validation(job, file, set, p, &kept_trace));
     for (int64_t s = 0; s < nl; s++) {
       PetscCall(PetscArraycpy(packed + s * 2 * nd, lo + s * nd, nd));
       PetscCall(PetscArraycpy(packed + s * 2 * nd + nd, hi + s * nd, nd));
@@ -563,23 +672,25 @@ static PetscErrorCode run_descriptors(bo_job *job, seg_params *p, hid_t file, co
     snprintf(name, sizeof name, "/%s/restart_violated", set);
     PetscCall(bo_h5_write_array(file, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dims, restart_violated));
     PetscCall(bo_job_phase_end(job, BO_PHASE_WRITE));
+    if (va) PetscCall(PetscPrintf(job->comm, "train-seg: %s validation Dice fg %.4f at epoch %d (last %.4f); kept the %s epoch's head\n", set, kept_trace.val[kept_trace.best_epoch], (int)kept_trace.best_epoch, kept_trace.val[p->iterations - 1], p->keep));
     if (p->restarts > 1) PetscCall(PetscPrintf(job->comm, "train-seg: %s: %d restarts from seed %d, kept seed %lld (%lld violated; the most %lld)\n", set, (int)p->restarts, (int)p->seed, (long long)kept, (long long)violated, (long long)max_of(p->restarts, restart_violated)));
-    PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, loss[0], loss[p->iterations - 1], tsched[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations * (double)p->restarts / seconds));
+    PetscCall(PetscPrintf(job->comm, "train-seg: %s (%s) %d its: loss %.4g -> %.4g, t %.3g; %lld/%lld training constraints violated; %s Dice fg %.4f +- %.4f, proportion error %.4f +- %.4f (hard %.4f); %.3g pixels/s per iteration\n", set, p->penalty, (int)p->iterations, kept_trace.loss[0], kept_trace.loss[p->iterations - 1], kept_trace.t[p->iterations - 1], (long long)violated, (long long)active, p->test[0] ? "test" : "train", mean[0], ci[0], mean[6], ci[6], mean[7], (double)tr->count * (double)tr->npix * (double)p->iterations * (double)p->restarts / seconds));
     PetscCall(bo_head_destroy(&head));
   }
-  PetscCall(PetscFree5(loss, tsched, lo, hi, packed));
-  PetscCall(PetscFree3(cand_loss, cand_t, restart_violated));
+  PetscCall(PetscFree4(lo, hi, packed, restart_violated));
+  PetscCall(fit_trace_destroy(&kept_trace));
+  PetscCall(fit_trace_destroy(&cand_trace));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode bo_task_train_seg(bo_job *job)
 {
   seg_params     p = {0};
-  bo_scene_shard tr_file = {0}, te_file = {0}, tr, te, *ev;
+  bo_scene_shard tr_file = {0}, te_file = {0}, va_file = {0}, tr, te, va, *ev;
   bo_results     res;
   bo_memory_plan mem = {.task = "train-seg"};
   PetscBool      stop;
-  double        *target, *rows, *tr_own = NULL, *te_own = NULL, fg_mean = 0;
+  double        *target, *rows, *tr_own = NULL, *te_own = NULL, *va_own = NULL, fg_mean = 0;
 
   PetscFunctionBeginUser;
   PetscCall(read_options(job, &p));
@@ -598,8 +709,18 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
     PetscCall(coord_view(job, p.test, p.coords, &te_file, &te, &te_own));
     PetscCheck(te.h == tr.h && te.w == tr.w && te.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.test, (long long)te.h, (long long)te.w, (long long)te.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
   }
+  if (p.val[0]) {
+    PetscCall(bo_scene_shard_read_from(job, p.val, p.val_first, p.val_scenes, tr_file.F, &va_file));
+    PetscCheck(strcmp(p.val, job->input) || p.val_first >= tr_file.count, job->comm, BO_ERR_INPUT, "option -seg_val_first: %d in the training file, whose first %lld scenes are trained on; expected validation scenes the head is not trained on (-seg_val_first >= %lld)", (int)p.val_first, (long long)tr_file.count, (long long)tr_file.count);
+    PetscCall(coord_view(job, p.val, p.coords, &va_file, &va, &va_own));
+    PetscCheck(va.h == tr.h && va.w == tr.w && va.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.val, (long long)va.h, (long long)va.w, (long long)va.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
+  }
   ev = p.test[0] ? &te : &tr;
-  if (p.mlp) PetscCall(standardise(job, &tr, &tr_own, ev, p.test[0] ? &te_own : &tr_own));
+  if (p.mlp) {
+    bo_scene_shard *views[2] = {ev, &va};
+    double        **owns[2]  = {p.test[0] ? &te_own : &tr_own, &va_own};
+    PetscCall(standardise(job, &tr, &tr_own, p.val[0] ? 2 : 1, views, owns));
+  }
   bo_memory_plan_add(&mem, "logits and gradients", (double)(tr.hi - tr.lo + 1) * (double)tr.npix * 40);
   if (p.batch > 0) bo_memory_plan_add(&mem, "minibatch copies of features, labels and bounds", (double)PetscMin(p.batch, tr.hi - tr.lo) * ((double)tr.npix * (8.0 * (double)tr.F + 1) + 96 * 8));
   if (p.mlp) bo_memory_plan_add(&mem, "mlp head gradient partials (one per image)", (double)(tr.hi - tr.lo + 1) * (double)(p.hidden * (tr.F + 3) + 2) * 8);
@@ -611,8 +732,8 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(bo_job_phase_end(job, BO_PHASE_READ));
 
   PetscCall(PetscMalloc1(PetscMax(1, (ev->hi - ev->lo) * BO_SEG_NMETRICS), &rows));
-  if (p.descr) PetscCall(run_descriptors(job, &p, res.file, &tr, ev, rows));
-  else PetscCall(run_pixels(job, &p, res.file, &tr, ev, target, rows));
+  if (p.descr) PetscCall(run_descriptors(job, &p, res.file, &tr, p.val[0] ? &va : NULL, ev, rows));
+  else PetscCall(run_pixels(job, &p, res.file, &tr, p.val[0] ? &va : NULL, ev, target, rows));
 
   PetscCall(bo_h5_attr_write_string(res.file, "/", "supervision", p.descr ? "descriptors" : "pixels"));
   if (p.descr) {
@@ -634,6 +755,11 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "train_scenes", tr.count));
   PetscCall(bo_h5_attr_write_double(res.file, "/", "train_fg_fraction", fg_mean));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "eval_scenes", ev->count));
+  PetscCall(bo_h5_attr_write_string(res.file, "/", "val_set", p.val));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "val_first", p.val_first));
+  PetscCall(bo_h5_attr_write_int64(res.file, "/", "val_scenes", p.val[0] ? va.count : 0));
+  PetscCall(bo_h5_attr_write_string(res.file, "/", "keep", p.keep));
+  PetscCall(bo_h5_attr_write_string(res.file, "/", "lr_schedule", p.lr_schedule));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "features", tr.F));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "coords", p.coords ? 1 : 0));
   PetscCall(bo_h5_attr_write_int64(res.file, "/", "iterations", p.iterations));
@@ -650,7 +776,9 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
   PetscCall(PetscFree(target));
   PetscCall(PetscFree(tr_own));
   PetscCall(PetscFree(te_own));
+  PetscCall(PetscFree(va_own));
   PetscCall(bo_scene_shard_destroy(&tr_file));
   if (p.test[0]) PetscCall(bo_scene_shard_destroy(&te_file));
+  if (p.val[0]) PetscCall(bo_scene_shard_destroy(&va_file));
   PetscFunctionReturn(0);
 }

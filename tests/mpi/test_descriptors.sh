@@ -90,6 +90,44 @@ assert r[g].attrs['violated'] == v[k] and all(o.attrs['seed'] == s for o, s in z
 for name in ('weights', 'loss', 't', 'eval/metrics'): assert np.array_equal(r[g][name][()], one[k][name][()]), name
 assert len(set(o['weights'][()].tobytes() for o in one)) == 3"
 
+# Validation (the reference's protocol): after every epoch the head is scored on labelled scenes;
+# -seg_keep best keeps the best epoch's head (the same bits as a job stopped after that epoch),
+# -seg_lr_schedule reference halves the lr by its rule; the same at 1, 2 and 3 ranks
+V=(-task train-seg -input "$D/train.h5" -seg_test "$D/test.h5" -seg_val "$D/test.h5" -seg_head mlp -seg_hidden 6 -seg_batch 2 -seg_seed 5 -seg_lr 0.1)
+for p in $RANKS; do run_np "$p" "${V[@]}" -seg_loss ce -seg_iterations 10 -seg_keep best -output "$D/vbest$p.h5" || fail "keep best at $p ranks" "$(cat "$D/err.txt")"; done
+for p in 2 3; do check "validation: identical val_dice, lr and kept head at 1 and $p ranks" same_results "$D/vbest1.h5" "$D/vbest$p.h5"; done
+b=$(/usr/bin/python3 -c "import h5py; print(int(h5py.File('$D/vbest1.h5', 'r')['ce'].attrs['best_epoch']))")
+run_np 2 "${V[@]}" -seg_loss ce -seg_iterations $((b + 1)) -output "$D/vstop.h5" || fail "a job stopped after the best epoch" "$(cat "$D/err.txt")"
+run_np 3 "${V[@]}" -seg_loss ce -seg_iterations 10 -output "$D/vlast.h5" || fail "keep last with validation" "$(cat "$D/err.txt")"
+check "validation: the kept head is the best epoch's (earliest maximum, not the last), bit for bit a job stopped there; val_dice is the mean Dice fg of the evaluated head" /usr/bin/python3 -c "
+import h5py, numpy as np
+k, s, l = (h5py.File('$D/%s.h5' % n, 'r')['ce'] for n in ('vbest1', 'vstop', 'vlast'))
+v = k['val_dice'][()]; b = int(k.attrs['best_epoch'])
+assert b == int(np.argmax(v)) and b < 9 and k.attrs['kept_epoch'] == b and l.attrs['kept_epoch'] == 9 and k.attrs['val_dice_best'] == v[b], (b, v)
+assert np.array_equal(k['weights'][()], s['weights'][()]) and not np.array_equal(k['weights'][()], l['weights'][()])
+assert np.array_equal(v, l['val_dice'][()]) and np.array_equal(s['val_dice'][()], v[:b + 1])
+assert abs(l['eval/metrics'][()][:, 0].mean() - v[9]) < 1e-12 and abs(k['eval/metrics'][()][:, 0].mean() - v[b]) < 1e-12
+assert np.all(k['lr'][()] == 0.1) and h5py.File('$D/vbest1.h5', 'r').attrs['keep'] == b'best'"
+for p in 1 3; do run_np "$p" "${V[@]}" -seg_supervision descriptors -seg_iterations 45 -seg_keep best -seg_lr_schedule reference -output "$D/vref$p.h5" || fail "lr schedule reference at $p ranks" "$(cat "$D/err.txt")"; done
+check "validation: identical descriptor heads with the reference lr schedule at 1 and 3 ranks" same_results "$D/vref1.h5" "$D/vref3.h5"
+check "validation: -seg_lr_schedule reference halves the lr after epoch e exactly when e % (best epoch so far + 20) == 0 (epoch 0 included)" /usr/bin/python3 -c "
+import h5py, numpy as np
+g = h5py.File('$D/vref1.h5', 'r')['size+centroid+dist+length']; v, lr = g['val_dice'][()], g['lr'][()]
+assert lr[0] == 0.1 and h5py.File('$D/vref1.h5', 'r').attrs['lr_schedule'] == b'reference'
+halved = 0
+for e in range(44):
+    best = int(np.argmax(v[:e + 1])); h = e % (best + 20) == 0; halved += h
+    assert lr[e + 1] == lr[e] * (0.5 if h else 1), (e, best, lr[e], lr[e + 1])
+assert halved >= 2 and g.attrs['best_epoch'] == int(np.argmax(v)), (halved, lr)"
+
+# Validation scenes taken from the training file after the trained ones (-seg_val_first)
+run_np 3 -task train-seg -input "$D/train.h5" -seg_scenes 5 -seg_test "$D/train.h5" -seg_val "$D/train.h5" -seg_val_first 5 -seg_head mlp -seg_hidden 6 -seg_batch 2 -seg_seed 5 -seg_lr 0.1 -seg_loss ce -seg_iterations 4 -output "$D/vfirst.h5" || fail "-seg_val_first at 3 ranks" "$(cat "$D/err.txt")"
+check "validation: -seg_val_first 5 scores the file's scenes 5 and 6 (their evaluation rows' mean Dice)" /usr/bin/python3 -c "
+import h5py, numpy as np
+f = h5py.File('$D/vfirst.h5', 'r'); g = f['ce']; m = g['eval/metrics'][()]
+assert m.shape[0] == 7 and f.attrs['val_first'] == 5 and f.attrs['val_scenes'] == 2 and f.attrs['train_scenes'] == 5
+assert abs(m[5:, 0].mean() - g['val_dice'][3]) < 1e-12 and abs(m[:2, 0].mean() - g['val_dice'][3]) > 1e-9, (m[:, 0], g['val_dice'][()])"
+
 O=$SCRATCH/o; mkdir -p "$O"
 E=(-task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision descriptors)
 expect_error "descriptors: an unknown supervision"   1 "option -seg_supervision: 'boxes'; expected pixels or descriptors" "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_supervision boxes
@@ -104,3 +142,12 @@ expect_error "descriptors: no restart"               1 'option -seg_restarts: 0;
 expect_error "descriptors: restarts of pixel CE"     1 'option -seg_restarts: 2 with -seg_supervision pixels; expected 1' "$O" 1 -task train-seg -input "$D/train.h5" -output "$O/t.h5" -seg_head mlp -seg_restarts 2
 expect_error "descriptors: restarts of a linear head" 1 'option -seg_restarts: 2 with the linear head; expected 1' "$O" 3 "${E[@]}" -seg_restarts 2
 expect_error "descriptors: no hidden units"          1 'option -seg_hidden: 0; expected 1 to 4096 hidden units' "$O" 1 "${E[@]}" -seg_head mlp -seg_hidden 0
+run_np 1 -task scenes -input "$D/fm.h5" -seed 2026 -scenes_textures "$TEX/brick.png" -scenes_size 40 -scenes_scale 1 -scenes_features -scenes_count 2 -output "$O/small.h5" || fail "scenes (40 px)" "$(cat "$D/err.txt")"
+expect_error "validation: keep best without -seg_val" 1 'option -seg_keep: best without -seg_val; expected a labelled validation scenes file' "$O" 2 "${E[@]}" -seg_keep best
+expect_error "validation: reference lr without -seg_val" 1 'option -seg_lr_schedule: reference without -seg_val; expected a labelled validation scenes file' "$O" 3 "${E[@]}" -seg_lr_schedule reference
+expect_error "validation: an unknown kept head"      1 "option -seg_keep: 'first'; expected last or best" "$O" 1 "${E[@]}" -seg_keep first
+expect_error "validation: an unknown lr schedule"    1 "option -seg_lr_schedule: 'cosine'; expected constant or reference" "$O" 2 "${E[@]}" -seg_lr_schedule cosine
+expect_error "validation: a negative scene count"    1 'option -seg_val_first/val_scenes: 0/-1; expected a first scene >= 0 and a count >= 0' "$O" 1 "${E[@]}" -seg_val "$D/test.h5" -seg_val_scenes -1
+expect_error "validation: scenes of another size"    1 'small\.h5: 40 x 40 scenes with [0-9]+ head channels; expected 48 x 48' "$O" 3 "${E[@]}" -seg_val "$O/small.h5"
+expect_error "validation: scenes it trains on"        1 'option -seg_val_first: 3 in the training file, whose first 5 scenes are trained on; expected validation scenes the head is not trained on' "$O" 2 "${E[@]}" -seg_scenes 5 -seg_val "$D/train.h5" -seg_val_first 3
+expect_error "validation: past the file's end"       1 'train\.h5: 7 scenes; expected at least the 8 asked for' "$O" 3 "${E[@]}" -seg_val "$D/train.h5" -seg_val_first 7
