@@ -710,8 +710,8 @@ PetscErrorCode bo_task_train_seg(bo_job *job)
     PetscCheck(te.h == tr.h && te.w == tr.w && te.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.test, (long long)te.h, (long long)te.w, (long long)te.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
   }
   if (p.val[0]) {
-    PetscCall(bo_scene_shard_read_from(job, p.val, p.val_first, p.val_scenes, tr_file.F, &va_file));
     PetscCheck(strcmp(p.val, job->input) || p.val_first >= tr_file.count, job->comm, BO_ERR_INPUT, "option -seg_val_first: %d in the training file, whose first %lld scenes are trained on; expected validation scenes the head is not trained on (-seg_val_first >= %lld)", (int)p.val_first, (long long)tr_file.count, (long long)tr_file.count);
+    PetscCall(bo_scene_shard_read_from(job, p.val, p.val_first, p.val_scenes, tr_file.F, &va_file));
     PetscCall(coord_view(job, p.val, p.coords, &va_file, &va, &va_own));
     PetscCheck(va.h == tr.h && va.w == tr.w && va.F == tr.F, job->comm, BO_ERR_INPUT, "%s: %lld x %lld scenes with %lld head channels; expected %lld x %lld and %lld like the training scenes", p.val, (long long)va.h, (long long)va.w, (long long)va.F, (long long)tr.h, (long long)tr.w, (long long)tr.F);
   }

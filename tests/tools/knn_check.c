@@ -108,6 +108,18 @@ static void make_y(int64_t i, double *y)
 
 /* ---------------------------------------------------------------- gathering on rank 0 */
 
+/* This rank's part of the row partition of the generated data and its rows (x: local x d, PetscFree). */
+static PetscErrorCode my_rows(MPI_Comm comm, const args_t *a, PetscMPIInt *rank, PetscMPIInt *P, bo_rows *rows, float **x)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, rank));
+  PetscCallMPI(MPI_Comm_size(comm, P));
+  bo_rows_partition(a->n, *rank, *P, rows);
+  PetscCall(PetscMalloc1(bo_rows_local(rows) * a->d + 1, x));
+  for (int64_t i = rows->lo; i < rows->hi; i++) make_row(a, i, *x + (i - rows->lo) * a->d);
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode gather(MPI_Comm comm, MPI_Datatype type, size_t size, const void *mine, int64_t count, void **all, int64_t *total)
 {
   PetscMPIInt rank, P;
@@ -204,15 +216,10 @@ static PetscErrorCode run_graph(MPI_Comm comm, const args_t *a, int *failed)
   void       *pb, *psq;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Comm_size(comm, &P));
-  bo_rows_partition(a->n, rank, P, &rows);
+  PetscCall(my_rows(comm, a, &rank, &P, &rows, &x));
   local = bo_rows_local(&rows);
-  PetscCall(PetscMalloc3(local * a->d + 1, &x, local * YCOLS + 1, &y, local * YCOLS + 1, &b));
-  for (int64_t i = rows.lo; i < rows.hi; i++) {
-    make_row(a, i, x + (i - rows.lo) * a->d);
-    make_y(i, y + (i - rows.lo) * YCOLS);
-  }
+  PetscCall(PetscMalloc2(local * YCOLS + 1, &y, local * YCOLS + 1, &b));
+  for (int64_t i = rows.lo; i < rows.hi; i++) make_y(i, y + (i - rows.lo) * YCOLS);
   if (a->load) PetscCall(bo_graph_read(comm, a->load, &rows, &g));
   else PetscCall(bo_knn_build(comm, &rows, a->d, x, &a->opts, &g));
   if (a->save) {
@@ -260,7 +267,8 @@ static PetscErrorCode run_graph(MPI_Comm comm, const args_t *a, int *failed)
   free_whole(&w);
   PetscCall(PetscFree2(ghosts, sq));
   PetscCall(bo_graph_destroy(&g));
-  PetscCall(PetscFree3(x, y, b));
+  PetscCall(PetscFree2(y, b));
+  PetscCall(PetscFree(x));
   PetscFunctionReturn(0);
 }
 
@@ -288,14 +296,11 @@ static PetscErrorCode run_bound(MPI_Comm comm, const args_t *a, int *failed)
   void         *py;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Comm_size(comm, &P));
-  bo_rows_partition(a->n, rank, P, &rows);
+  PetscCall(my_rows(comm, a, &rank, &P, &rows, &x));
   local = bo_rows_local(&rows);
-  PetscCall(PetscMalloc3(local * a->d + 1, &x, local * K + 1, &cost, local * K + 1, &y));
+  PetscCall(PetscMalloc2(local * K + 1, &cost, local * K + 1, &y));
   for (int64_t i = rows.lo; i < rows.hi; i++) {
     bo_rng r;
-    make_row(a, i, x + (i - rows.lo) * a->d);
     bo_rng_init(&r, 11, (uint64_t)i, 5);
     for (int c = 0; c < K; c++) cost[(i - rows.lo) * K + c] = 3 * bo_rng_uniform(&r);
   }
@@ -329,7 +334,8 @@ static PetscErrorCode run_bound(MPI_Comm comm, const args_t *a, int *failed)
   free(py);
   PetscCall(bo_bound_work_destroy(&ws));
   PetscCall(bo_graph_destroy(&g));
-  PetscCall(PetscFree3(x, cost, y));
+  PetscCall(PetscFree2(cost, y));
+  PetscCall(PetscFree(x));
   PetscFunctionReturn(0);
 }
 
@@ -452,12 +458,8 @@ static PetscErrorCode run_verify(MPI_Comm comm, const args_t *a, int *failed)
   double     *dk = NULL;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Comm_size(comm, &P));
-  bo_rows_partition(a->n, rank, P, &rows);
+  PetscCall(my_rows(comm, a, &rank, &P, &rows, &x));
   local = bo_rows_local(&rows);
-  PetscCall(PetscMalloc1(local * a->d + 1, &x));
-  for (int64_t i = rows.lo; i < rows.hi; i++) make_row(a, i, x + (i - rows.lo) * a->d);
   PetscCall(gather(comm, MPI_FLOAT, sizeof(float), x, local * a->d, &px, &total));
   if (!rank) {
     nb = malloc(sizeof *nb * (size_t)(a->n * k));
